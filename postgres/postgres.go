@@ -1,0 +1,94 @@
+// Package postgres opens Gatehouse's scale-out store on PostgreSQL (pgx).
+// Any number of stateless nodes may share one database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/sqlstore"
+)
+
+// dialect describes PostgreSQL to sqlstore.
+func dialect() (sqlstore.Dialect, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return sqlstore.Dialect{}, err
+	}
+	return sqlstore.Dialect{
+		Name:  "postgres",
+		Goose: goose.DialectPostgres,
+		IsUniqueViolation: func(err error) bool {
+			var e *pgconn.PgError
+			return errors.As(err, &e) && e.Code == "23505"
+		},
+		Locker: locker,
+	}, nil
+}
+
+// Open connects to the database named by dsn (a postgres:// URL or key=value
+// string). With migrate, pending migrations are applied (one node at a time,
+// under an advisory lock); without, a database that needs them is refused.
+func Open(ctx context.Context, dsn string, migrate bool, observe sqlstore.Observer) (*sqlstore.Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "the PostgreSQL connection string is not valid: %v", redact(err))
+	}
+	where := fmt.Sprintf("%s:%d/%s as %s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "cannot connect to PostgreSQL at %s: %v", where, redact(err))
+	}
+	d, err := dialect()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s, err := sqlstore.Open(ctx, db, d, migrate, observe)
+	if err != nil {
+		db.Close()
+		var ge *gatehouse.Error
+		if errors.As(err, &ge) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("opening PostgreSQL at %s: %w", where, err)
+	}
+	return s, nil
+}
+
+// redact keeps the cause of a connection error and drops anything that could
+// carry a password.
+func redact(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return errors.Unwrap(ce)
+	}
+	var pce *pgconn.ParseConfigError
+	if errors.As(err, &pce) {
+		return errors.New("cannot parse it")
+	}
+	return err
+}
+

@@ -1,0 +1,17 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/postgres/pgtest"
+	"github.com/gatehouse/gatehouse/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) gatehouse.Store { return pgtest.Open(t) })
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+

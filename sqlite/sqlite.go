@@ -1,0 +1,143 @@
+// Package sqlite opens Gatehouse's embedded store: one SQLite file in WAL
+// mode inside the data directory (modernc.org/sqlite, no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/sqlstore"
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "gatehouse.db"
+
+// Dialect describes SQLite to sqlstore.
+var Dialect = sqlstore.Dialect{
+	Name:  "sqlite",
+	Goose: goose.DialectSQLite3,
+	IsUniqueViolation: func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	},
+}
+
+// Open opens (creating if needed) the store in dataDir. With migrate, pending
+// migrations are applied; without, a store that needs them is refused.
+func Open(ctx context.Context, dataDir string, migrate bool, observe sqlstore.Observer) (*sqlstore.Store, error) {
+	if err := prepareDir(dataDir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dataDir, FileName)
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.Open(ctx, db, Dialect, migrate, observe)
+	if err != nil {
+		db.Close()
+		var ge *gatehouse.Error
+		if errors.As(err, &ge) {
+			return nil, err
+		}
+		return nil, explain(path, err)
+	}
+	return s, nil
+}
+
+// dsn turns on WAL, foreign keys, full durability, a generous busy timeout
+// so that the CLI and the server can write side by side, and IMMEDIATE
+// transactions so that writers queue instead of deadlocking.
+func dsn(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "synchronous(FULL)", "busy_timeout(10000)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// prepareDir creates the data directory if needed and checks that it is a
+// writable directory, so that problems are named before SQLite reports them
+// in its own words.
+func prepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "cannot create the data directory %s: %v", dir, unwrapPath(err))
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "cannot read the data directory %s: %v", dir, unwrapPath(err))
+	}
+	if !info.IsDir() {
+		return gatehouse.Errorf(gatehouse.EINVALID, "the data directory %s is not a directory", dir)
+	}
+	probe, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "the data directory %s is not writable: %v", dir, unwrapPath(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// explain words SQLite's failures at open time for an operator.
+func explain(path string, err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return gatehouse.Errorf(gatehouse.EINVALID, "%s is not a valid Gatehouse database (corrupted or another kind of file): restore it from a backup", path)
+		case sqlite3.SQLITE_FULL:
+			return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the disk holding %s is full", path)
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+			return gatehouse.Errorf(gatehouse.EINVALID, "cannot open %s for writing: %v", path, err)
+		}
+	}
+	return fmt.Errorf("opening %s: %w", path, err)
+}
+
+// Lock takes the data directory for one server: a second `serve` on the same
+// directory is refused while the first runs. CLI commands do not lock. The
+// lock is released by the returned function, or when the process ends.
+func Lock(dataDir string) (release func(), err error) {
+	if err := prepareDir(dataDir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dataDir, "serve.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "cannot open %s: %v", path, unwrapPath(err))
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, gatehouse.Errorf(gatehouse.ECONFLICT, "another gatehouse server is already running on the data directory %s", dataDir)
+		}
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "cannot lock %s: %v", path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,20 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/gatehouse/gatehouse/storetest"
+)
+
+func open(t *testing.T) gatehouse.Store {
+	s, err := sqlite.Open(context.Background(), t.TempDir(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, open) }

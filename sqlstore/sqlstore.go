@@ -1,0 +1,210 @@
+// Package sqlstore implements gatehouse.Store over database/sql. The SQL and
+// the embedded migrations are written once for both engines; the sqlite and
+// postgres packages open a connection and describe their Dialect.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect is what differs between engines.
+type Dialect struct {
+	Name  string
+	Goose goose.Dialect
+	// IsUniqueViolation reports whether err is a unique or primary key violation.
+	IsUniqueViolation func(error) bool
+	// Locker serializes migrations across processes, where the engine needs it.
+	Locker lock.SessionLocker
+}
+
+// Observer is told how long each store operation took, for metrics.
+type Observer func(op string, took time.Duration, err error)
+
+// Store is a gatehouse.Store over a *sql.DB.
+type Store struct {
+	repos
+	db      *sql.DB
+	dialect Dialect
+	latest  int64
+}
+
+var _ gatehouse.Store = (*Store)(nil)
+
+// Open wraps db, refuses a schema newer than this binary, and applies any
+// pending migration when migrate is true. Without migrate, a store with
+// pending migrations is refused too.
+func Open(ctx context.Context, db *sql.DB, d Dialect, migrate bool, observe Observer) (*Store, error) {
+	p, err := provider(db, d)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{repos: repos{q: db, d: d, observe: observe}, db: db, dialect: d}
+	sources := p.ListSources()
+	s.latest = sources[len(sources)-1].Version
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the schema version: %w", err)
+	}
+	switch {
+	case current > s.latest:
+		return nil, gatehouse.Errorf(gatehouse.EINVALID,
+			"the store's schema is at version %d, newer than this gatehouse binary knows (%d): run a newer gatehouse, or restore a backup made for this version", current, s.latest)
+	case current < s.latest && !migrate:
+		return nil, gatehouse.Errorf(gatehouse.EINVALID,
+			"the store's schema is at version %d and this gatehouse needs %d: run `gatehouse migrate`", current, s.latest)
+	case current < s.latest:
+		if _, err := p.Up(ctx); err != nil {
+			return nil, fmt.Errorf("migrating the store: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func provider(db *sql.DB, d Dialect) (*goose.Provider, error) {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if d.Locker != nil {
+		opts = append(opts, goose.WithSessionLocker(d.Locker))
+	}
+	return goose.NewProvider(d.Goose, db, dir, opts...)
+}
+
+// SchemaVersion returns the schema version applied to the store.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	p, err := provider(s.db, s.dialect)
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// DB returns the underlying pool, for engine-specific tests and tools.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the store answers and its schema is the one this binary
+// uses.
+func (s *Store) Ping(ctx context.Context) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store unreachable: %v", err)
+	}
+	if v != s.latest {
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store schema is at version %d, expected %d", v, s.latest)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// InTx runs fn in one transaction.
+func (s *Store) InTx(ctx context.Context, fn func(gatehouse.Repositories) error) (err error) {
+	defer s.observed("InTx")(&err)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	if err := fn(repos{q: tx, d: s.dialect}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// repos implements gatehouse.Repositories on a pool or a transaction.
+type repos struct {
+	q       querier
+	d       Dialect
+	observe Observer
+}
+
+// observed times an operation: defer r.observed("Op")(&err).
+func (r repos) observed(op string) func(*error) {
+	if r.observe == nil {
+		return func(*error) {}
+	}
+	start := time.Now()
+	return func(err *error) { r.observe(op, time.Since(start), *err) }
+}
+
+// exec runs a write and maps constraint violations to domain errors.
+func (r repos) exec(ctx context.Context, conflict string, query string, args ...any) (sql.Result, error) {
+	res, err := r.q.ExecContext(ctx, query, args...)
+	if err != nil && r.d.IsUniqueViolation(err) {
+		return nil, gatehouse.Errorf(gatehouse.ECONFLICT, "%s", conflict)
+	}
+	return res, err
+}
+
+// execOne runs a write that must change a row, and answers ENOTFOUND when
+// none changed.
+func (r repos) execOne(ctx context.Context, notFound string, query string, args ...any) error {
+	res, err := r.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "%s", notFound)
+	}
+	return nil
+}
+
+// notFound maps sql.ErrNoRows to ENOTFOUND.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, format, args...)
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func microsPtr(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

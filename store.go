@@ -1,0 +1,76 @@
+package gatehouse
+
+import "context"
+
+// Store is everything Gatehouse persists. Each method of Repositories runs in
+// its own transaction; InTx runs several in one. Engines: sqlite (embedded
+// default) and postgres; both pass storetest.Run.
+type Store interface {
+	Repositories
+	// InTx runs fn in one transaction, committed if fn returns nil and
+	// rolled back otherwise.
+	InTx(ctx context.Context, fn func(Repositories) error) error
+	// Ping reports whether the store is reachable and its schema current.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Repositories are the store's reads and writes. Writes of a missing row
+// answer ENOTFOUND and of a duplicate ECONFLICT.
+type Repositories interface {
+	EnvironmentRepository
+	UserRepository
+	ApplicationRepository
+	PolicyRepository
+	KeyRepository
+	SecretRepository
+}
+
+// EnvironmentRepository stores environments. Deleting one deletes
+// everything that belongs to it.
+type EnvironmentRepository interface {
+	CreateEnvironment(ctx context.Context, env *Environment) error
+	GetEnvironment(ctx context.Context, id string) (*Environment, error)
+	// ListEnvironments lists environments by id, starting after the id
+	// `after`, at most limit of them.
+	ListEnvironments(ctx context.Context, after string, limit int) ([]*Environment, error)
+	UpdateEnvironment(ctx context.Context, env *Environment) error
+	DeleteEnvironment(ctx context.Context, id string) error
+}
+
+// UserRepository stores users. Usernames are unique per environment,
+// case-insensitively.
+type UserRepository interface {
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, envID, id string) (*User, error)
+	GetUserByUsername(ctx context.Context, envID, username string) (*User, error)
+}
+
+// ApplicationRepository stores OAuth clients. Client ids are unique per
+// environment.
+type ApplicationRepository interface {
+	CreateApplication(ctx context.Context, app *Application) error
+	GetApplicationByClientID(ctx context.Context, envID, clientID string) (*Application, error)
+}
+
+// PolicyRepository stores an environment's policies.
+type PolicyRepository interface {
+	PutPasswordPolicy(ctx context.Context, envID string, p *PasswordPolicy) error
+	GetPasswordPolicy(ctx context.Context, envID string) (*PasswordPolicy, error)
+}
+
+// KeyRepository stores token signing keys.
+type KeyRepository interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys lists an environment's keys, newest first.
+	ListSigningKeys(ctx context.Context, envID string) ([]*SigningKey, error)
+}
+
+// SecretRepository stores encrypted values.
+type SecretRepository interface {
+	// PutSecret creates or replaces a secret.
+	PutSecret(ctx context.Context, s *Secret) error
+	GetSecret(ctx context.Context, envID, name string) (*Secret, error)
+	// ListSecrets lists every secret of every environment, for re-encryption.
+	ListSecrets(ctx context.Context) ([]*Secret, error)
+}
