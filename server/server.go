@@ -1,0 +1,119 @@
+// Package server is Gatehouse's HTTP adapter: it routes requests to the
+// service layer, speaks RFC 9457 problems, and serves the operations
+// endpoints. Each protocol area mounts its own routes.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
+)
+
+// Server holds what the handlers use.
+type Server struct {
+	svc     *service.Service
+	store   gatehouse.Store
+	log     *slog.Logger
+	metrics *Metrics
+	mux     *http.ServeMux
+}
+
+// New returns the HTTP handler of a Gatehouse node.
+func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
+	s := &Server{svc: svc, store: svc.Store, log: log, metrics: metrics, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", metrics.Handler())
+	s.mux.HandleFunc("GET /{env}/oauth2/jwks", s.jwks)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: "about:blank", Title: "Not Found", Status: http.StatusNotFound,
+			Detail: "no such endpoint", Code: gatehouse.ENOTFOUND})
+	})
+	return s
+}
+
+// ServeHTTP runs every request through recovery, security headers and
+// metrics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := s.metrics.instrument(s.mux)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
+			writeProblem(w, Problem{Type: "about:blank", Title: "Internal Server Error", Status: 500, Code: gatehouse.EINTERNAL})
+		}
+	}()
+	h.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		writeProblem(w, Problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+			Detail: gatehouse.ErrorMessage(err), Code: gatehouse.EUNAVAILABLE})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	doc, err := s.svc.JWKS(r.Context(), r.PathValue("env"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Write(doc)
+}
+
+// ShutdownGrace is how long in-flight requests may take to finish after a
+// stop is asked for.
+const ShutdownGrace = 30 * time.Second
+
+// Serve serves h on ln until ctx ends, then stops accepting connections and
+// waits up to ShutdownGrace for in-flight requests to finish.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
