@@ -141,12 +141,28 @@ func (s *Service) GetEnvironment(ctx context.Context, id string) (*gatehouse.Env
 // MaxPageSize bounds every list.
 const MaxPageSize = 1000
 
-// ListEnvironments lists environments by id after the cursor `after`.
-func (s *Service) ListEnvironments(ctx context.Context, after string, limit int) ([]*gatehouse.Environment, error) {
-	if limit <= 0 || limit > MaxPageSize {
+// EnvironmentPage is one page of environments; NextCursor, when not empty,
+// asks for the next.
+type EnvironmentPage struct {
+	Items      []*gatehouse.Environment `json:"items"`
+	NextCursor string                   `json:"nextCursor,omitempty"`
+}
+
+// ListEnvironments lists environments by id, after the cursor.
+func (s *Service) ListEnvironments(ctx context.Context, cursor string, limit int) (*EnvironmentPage, error) {
+	if limit < 1 || limit > MaxPageSize {
 		return nil, gatehouse.Errorf(gatehouse.EINVALID, "limit must be between 1 and %d", MaxPageSize)
 	}
-	return s.Store.ListEnvironments(ctx, after, limit)
+	envs, err := s.Store.ListEnvironments(ctx, cursor, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	page := &EnvironmentPage{Items: envs}
+	if len(envs) > limit {
+		page.Items = envs[:limit]
+		page.NextCursor = envs[limit-1].ID
+	}
+	return page, nil
 }
 
 // EnvironmentChange is a partial update; nil fields are left alone.

@@ -56,12 +56,6 @@ printed once and must be changed at first sign-in.`,
 	return cmd
 }
 
-// environmentList is one page of environments, as the operator API pages.
-type environmentList struct {
-	Items      []*gatehouse.Environment `json:"items"`
-	NextCursor string                   `json:"nextCursor,omitempty"`
-}
-
 func envListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -70,18 +64,13 @@ func envListCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limit, _ := cmd.Flags().GetInt("limit")
 			after, _ := cmd.Flags().GetString("after")
+			if limit < 1 || limit > service.MaxPageSize {
+				return usageError{fmt.Errorf("--limit must be between 1 and %d", service.MaxPageSize)}
+			}
 			return withApp(cmd, func(a *app) error {
-				envs, err := a.svc.ListEnvironments(cmd.Context(), after, limit+1)
-				if gatehouse.ErrorCode(err) == gatehouse.EINVALID {
-					return usageError{fmt.Errorf("--limit must be between 1 and %d", service.MaxPageSize-1)}
-				}
+				page, err := a.svc.ListEnvironments(cmd.Context(), after, limit)
 				if err != nil {
 					return err
-				}
-				page := environmentList{Items: envs}
-				if len(envs) > limit {
-					page.Items = envs[:limit]
-					page.NextCursor = envs[limit-1].ID
 				}
 				return printOut(cmd, page, func(w io.Writer) {
 					printEnvironments(w, page.Items...)

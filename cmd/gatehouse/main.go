@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/config"
 )
 
@@ -31,7 +30,9 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "gatehouse:", gatehouse.ErrorMessage(err))
+	// The operator runs the command on their own machine: every error is
+	// shown in full (connection strings are redacted where they are made).
+	fmt.Fprintln(os.Stderr, "gatehouse:", err)
 	var cfgErr *config.Error
 	var usage usageError
 	switch {
