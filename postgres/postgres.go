@@ -91,4 +91,3 @@ func redact(err error) error {
 	}
 	return err
 }
-

@@ -13,5 +13,3 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-

@@ -31,17 +31,45 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metrics.Handler())
 	s.mux.HandleFunc("GET /{env}/oauth2/jwks", s.jwks)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, Problem{Type: "about:blank", Title: "Not Found", Status: http.StatusNotFound,
-			Detail: "no such endpoint", Code: gatehouse.ENOTFOUND})
-	})
 	return s
 }
+
+// unrouted answers, as a problem, a request that matched no route: 404, or
+// 405 with Allow when the path exists for other methods.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	p := Problem{Type: "about:blank", Status: probe.status, Title: http.StatusText(probe.status), Code: gatehouse.ENOTFOUND, Detail: "no such endpoint"}
+	if probe.status == http.StatusMethodNotAllowed {
+		p.Code, p.Detail = gatehouse.EINVALID, "method not allowed; allowed: "+probe.header.Get("Allow")
+	}
+	writeProblem(w, p)
+}
+
+// headerProbe records what the mux's own not-found and method-not-allowed
+// handlers would answer.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(status int)      { p.status = status }
 
 // ServeHTTP runs every request through recovery, security headers and
 // metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := s.metrics.instrument(s.mux)
+	h := s.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := s.mux.Handler(r); pattern == "" {
+			s.unrouted(w, r, h)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	}))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	defer func() {

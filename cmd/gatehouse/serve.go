@@ -73,4 +73,3 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	return err
 }
-
