@@ -13,3 +13,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) gatehouse.Store { return pgtest.Open(b) })
+}

@@ -76,7 +76,7 @@ func TestCreateEnvironment(t *testing.T) {
 	}
 	var set jose.JSONWebKeySet
 	json.Unmarshal(doc, &set)
-	parsed, _ := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.ES256})
+	parsed, _ := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.ES256})
 	if _, err := parsed.Verify(set.Key(keys[0].KID)[0]); err != nil {
 		t.Fatalf("JWKS does not verify the key's signature: %v", err)
 	}

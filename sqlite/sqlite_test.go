@@ -18,3 +18,13 @@ func open(t *testing.T) gatehouse.Store {
 }
 
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) gatehouse.Store {
+		s, err := sqlite.Open(context.Background(), b.TempDir(), true, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

@@ -59,7 +59,7 @@ func cleanEnv(extra ...string) []string {
 
 // gh runs the gatehouse command in dir with env added to a clean
 // environment.
-func gh(t *testing.T, dir string, env []string, args ...string) result {
+func gh(t testing.TB, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
@@ -79,7 +79,7 @@ func gh(t *testing.T, dir string, env []string, args ...string) result {
 }
 
 // mustGH runs a command that must succeed.
-func mustGH(t *testing.T, dir string, env []string, args ...string) result {
+func mustGH(t testing.TB, dir string, env []string, args ...string) result {
 	t.Helper()
 	r := gh(t, dir, env, args...)
 	if r.code != 0 {
@@ -90,7 +90,7 @@ func mustGH(t *testing.T, dir string, env []string, args ...string) result {
 
 // wantFail checks a failed run: its exit status and a message that contains
 // every one of the phrases.
-func wantFail(t *testing.T, r result, code int, phrases ...string) {
+func wantFail(t testing.TB, r result, code int, phrases ...string) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
@@ -103,7 +103,7 @@ func wantFail(t *testing.T, r result, code int, phrases ...string) {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +142,7 @@ type serverProc struct {
 
 // serve starts `gatehouse serve` in dir on addr (flags and env added) and
 // waits until /readyz answers 200. The server is killed when the test ends.
-func serve(t *testing.T, dir, addr string, env []string, args ...string) *serverProc {
+func serve(t testing.TB, dir, addr string, env []string, args ...string) *serverProc {
 	t.Helper()
 	s := startServe(t, dir, env, append([]string{"serve", "--listen", addr}, args...)...)
 	s.url = "http://" + addr
@@ -153,7 +153,7 @@ func serve(t *testing.T, dir, addr string, env []string, args ...string) *server
 }
 
 // startServe starts the command without waiting for it to be ready.
-func startServe(t *testing.T, dir string, env []string, args ...string) *serverProc {
+func startServe(t testing.TB, dir string, env []string, args ...string) *serverProc {
 	t.Helper()
 	s := &serverProc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(binary, args...)
@@ -195,7 +195,7 @@ func (s *serverProc) waitReady(limit time.Duration) error {
 }
 
 // stop sends SIGTERM and waits for the exit status.
-func (s *serverProc) stop(t *testing.T) int {
+func (s *serverProc) stop(t testing.TB) int {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -207,7 +207,7 @@ func (s *serverProc) stop(t *testing.T) int {
 }
 
 // wait waits for a server that is expected to exit on its own.
-func (s *serverProc) wait(t *testing.T) int {
+func (s *serverProc) wait(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-s.done:
@@ -218,7 +218,7 @@ func (s *serverProc) wait(t *testing.T) int {
 }
 
 // get fetches a path and returns the status and body.
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,0 +1,44 @@
+# Gatehouse — the two commands a newcomer needs are `make run` and `make test`.
+
+GO ?= go
+PG_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export GATEHOUSE_TEST_POSTGRES_DSN ?= $(PG_DSN)
+
+.PHONY: run build test check vet fmt-check staticcheck unit bench postgres
+
+## run: start Gatehouse on the embedded SQLite store in ./gatehouse-data
+run:
+	$(GO) run ./cmd/gatehouse serve
+
+## build: a static binary in bin/gatehouse
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gatehouse ./cmd/gatehouse
+
+## test: formatting, vet, staticcheck and every test with the race detector, on SQLite and PostgreSQL
+test: check postgres unit
+
+check: fmt-check vet staticcheck
+
+fmt-check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+STATICCHECK_VERSION = v0.8.2
+staticcheck:
+	@command -v staticcheck >/dev/null 2>&1 && staticcheck -version | grep -q "($(patsubst v%,%,$(STATICCHECK_VERSION)))" || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+
+## postgres: make sure the PostgreSQL test server answers (starts the local cluster if it is stopped)
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: store reads on both engines, start-to-ready and idle RSS
+bench: postgres
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./sqlite ./postgres
+	$(GO) test -run '^$$' -bench ServeStartToReady -benchtime 5x ./cmd/gatehouse
