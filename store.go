@@ -1,6 +1,9 @@
 package gatehouse
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is everything Gatehouse persists. Each method of Repositories runs in
 // its own transaction; InTx runs several in one. Engines: sqlite (embedded
@@ -24,6 +27,8 @@ type Repositories interface {
 	PolicyRepository
 	KeyRepository
 	SecretRepository
+	RoleRepository
+	AuditRepository
 }
 
 // EnvironmentRepository stores environments. Deleting one deletes
@@ -44,13 +49,54 @@ type UserRepository interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, envID, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, envID, username string) (*User, error)
+	// ListUsers lists users in id order, after f.After, at most f.Limit.
+	ListUsers(ctx context.Context, envID string, f UserFilter) ([]*User, error)
+	// UpdateUser replaces every field of the user, its roles included.
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, envID, id string) error
+	// RegisterFailedAttempt counts a failed password check atomically and
+	// locks the user until lockUntil when the count reaches limit. It
+	// returns the new count.
+	RegisterFailedAttempt(ctx context.Context, envID, id string, limit int, lockUntil time.Time) (int, error)
+	AddPasswordHistory(ctx context.Context, envID, userID, hash string, at time.Time) error
+	// PasswordHistory returns the user's previous password hashes, newest
+	// first, at most limit.
+	PasswordHistory(ctx context.Context, envID, userID string, limit int) ([]string, error)
+}
+
+// RoleRepository stores role definitions.
+type RoleRepository interface {
+	CreateRole(ctx context.Context, r *Role) error
+	GetRole(ctx context.Context, envID, name string) (*Role, error)
+	ListRoles(ctx context.Context, envID string) ([]*Role, error)
+	UpdateRole(ctx context.Context, r *Role) error
+	DeleteRole(ctx context.Context, envID, name string) error
+}
+
+// AuditRepository stores the append-only audit log.
+type AuditRepository interface {
+	// AppendAuditEvent gives e the next sequence number of its environment,
+	// links it to the previous event and stores it.
+	AppendAuditEvent(ctx context.Context, e *AuditEvent) error
+	// ListAuditEvents lists events newest first.
+	ListAuditEvents(ctx context.Context, envID string, f AuditFilter) ([]*AuditEvent, error)
+	// WalkAuditEvents calls fn on every event of the environment in
+	// sequence order, for verification and export.
+	WalkAuditEvents(ctx context.Context, envID string, fn func(*AuditEvent) error) error
+	// AuditHead returns the last sequence number and hash (0 and
+	// AuditGenesis for an empty log).
+	AuditHead(ctx context.Context, envID string) (int64, string, error)
 }
 
 // ApplicationRepository stores OAuth clients. Client ids are unique per
 // environment.
 type ApplicationRepository interface {
 	CreateApplication(ctx context.Context, app *Application) error
+	GetApplication(ctx context.Context, envID, id string) (*Application, error)
 	GetApplicationByClientID(ctx context.Context, envID, clientID string) (*Application, error)
+	ListApplications(ctx context.Context, envID string) ([]*Application, error)
+	UpdateApplication(ctx context.Context, app *Application) error
+	DeleteApplication(ctx context.Context, envID, id string) error
 }
 
 // PolicyRepository stores an environment's policies.

@@ -1,6 +1,7 @@
 package gatehouse
 
 import (
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -72,9 +73,14 @@ type User struct {
 	UpdatedOn        time.Time        `json:"updatedOn"`
 	LastSignOn       *time.Time       `json:"lastSignOn,omitempty"`
 
+	// LockedUntil is set while the account is locked out after failed
+	// sign-ins; it unlocks itself at that time.
+	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
+
 	// PasswordHash is the PHC-formatted hash of the local password, if any.
 	PasswordHash      string     `json:"-"`
 	PasswordChangedOn *time.Time `json:"-"`
+	FailedAttempts    int        `json:"-"`
 }
 
 // Attribute is a custom, typed attribute of a user.
@@ -100,7 +106,56 @@ type RoleContext struct {
 // usernames compare case-insensitively.
 func NormalizeUsername(username string) string { return strings.ToLower(username) }
 
-// Validate checks the fields every user must have right.
+// Corporate reports whether the user signs in at a corporate identity
+// provider, and so never has a password here.
+func (u *User) Corporate() bool { return u.IdentityProvider != LocalIdentityProvider }
+
+// EffectivePasswordState is the password state as of now: the stored state,
+// overridden by a running lockout and by expiry under the policy.
+func (u *User) EffectivePasswordState(p *PasswordPolicy, now time.Time) string {
+	switch {
+	case u.Corporate():
+		return PasswordExternal
+	case u.LockedUntil != nil && now.Before(*u.LockedUntil):
+		return PasswordLockedOut
+	case u.PasswordState == PasswordOK && p != nil && p.MaxAgeDays > 0 && u.PasswordChangedOn != nil &&
+		!now.Before(u.PasswordChangedOn.Add(time.Duration(p.MaxAgeDays)*24*time.Hour)):
+		return PasswordExpired
+	}
+	return u.PasswordState
+}
+
+var (
+	userTypePattern      = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,49}$`)
+	languagePattern      = regexp.MustCompile(`^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,4}$`)
+	countryPattern       = regexp.MustCompile(`^[A-Z]{2}$`)
+	phonePattern         = regexp.MustCompile(`^\+?[0-9 ()./-]{3,50}$`)
+	attributeNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+	contextTypePattern   = regexp.MustCompile(`^[A-Z][A-Z_]{0,31}$`)
+)
+
+// Attribute types.
+var attributeTypes = map[string]bool{"STRING": true, "INTEGER": true, "FLOAT": true, "BOOLEAN": true, "JSON": true}
+
+// textLimits bounds the free-text fields of a user.
+func (u *User) textLimits() []struct {
+	name  string
+	value string
+	max   int
+} {
+	return []struct {
+		name  string
+		value string
+		max   int
+	}{
+		{"ref", u.Ref, 250}, {"title", u.Title, 50}, {"firstName", u.FirstName, 100},
+		{"lastName", u.LastName, 100}, {"primaryEmail", u.PrimaryEmail, 254},
+		{"department", u.Department, 100}, {"primaryRetailer", u.PrimaryRetailer, 100},
+		{"primaryLocation", u.PrimaryLocation, 100}, {"timezone", u.Timezone, 64},
+	}
+}
+
+// Validate checks every field of the user against its limit.
 func (u *User) Validate() error {
 	switch {
 	case u.Username == "":
@@ -111,12 +166,99 @@ func (u *User) Validate() error {
 		return Errorf(EINVALID, "username is longer than %d characters", MaxUsernameLength)
 	case hasControl(u.Username) || strings.TrimSpace(u.Username) != u.Username:
 		return Errorf(EINVALID, "username has control characters or surrounding spaces")
-	case u.Type == "":
-		return Errorf(EINVALID, "user type is required")
+	case !userTypePattern.MatchString(u.Type):
+		return Errorf(EINVALID, "type is required, in UPPER_SNAKE_CASE (ADMIN, RETAILER, LOCATION, API, …)")
 	case u.Status != UserActive && u.Status != UserInactive:
-		return Errorf(EINVALID, "user status must be %s or %s", UserActive, UserInactive)
+		return Errorf(EINVALID, "status must be %s or %s", UserActive, UserInactive)
 	case u.IdentityProvider == "":
-		return Errorf(EINVALID, "identity provider is required (%q for local users)", LocalIdentityProvider)
+		return Errorf(EINVALID, "identityProvider is required (%q for local users)", LocalIdentityProvider)
+	case u.Type == UserTypeAPI && u.Corporate():
+		return Errorf(EINVALID, "API users are always local")
+	}
+	for _, f := range u.textLimits() {
+		switch {
+		case !utf8.ValidString(f.value):
+			return Errorf(EINVALID, "%s is not valid UTF-8", f.name)
+		case utf8.RuneCountInString(f.value) > f.max:
+			return Errorf(EINVALID, "%s is longer than %d characters", f.name, f.max)
+		case hasControl(f.value):
+			return Errorf(EINVALID, "%s contains control characters", f.name)
+		}
+	}
+	if u.PrimaryEmail != "" {
+		at := strings.LastIndexByte(u.PrimaryEmail, '@')
+		if at < 1 || at == len(u.PrimaryEmail)-1 || strings.ContainsAny(u.PrimaryEmail, " <>,;\"") {
+			return Errorf(EINVALID, "primaryEmail %q is not an email address", truncate(u.PrimaryEmail, 80))
+		}
+	}
+	if u.PrimaryPhone != "" && !phonePattern.MatchString(u.PrimaryPhone) {
+		return Errorf(EINVALID, "primaryPhone may hold digits, spaces, + ( ) . / - only, 3 to 50 of them")
+	}
+	if u.Timezone != "" {
+		if _, err := time.LoadLocation(u.Timezone); err != nil || u.Timezone == "Local" {
+			return Errorf(EINVALID, "timezone %q is not an IANA time zone such as Europe/Paris", truncate(u.Timezone, 64))
+		}
+	}
+	if u.Language != "" && !languagePattern.MatchString(u.Language) {
+		return Errorf(EINVALID, "language %q is not a language tag such as en or en-AU", truncate(u.Language, 40))
+	}
+	if u.Country != "" && !countryPattern.MatchString(u.Country) {
+		return Errorf(EINVALID, "country %q is not an ISO 3166 alpha-2 code such as AU", truncate(u.Country, 10))
+	}
+	if len(u.Attributes) > 100 {
+		return Errorf(EINVALID, "a user has at most 100 attributes")
+	}
+	names := map[string]bool{}
+	for _, a := range u.Attributes {
+		switch {
+		case !attributeNamePattern.MatchString(a.Name):
+			return Errorf(EINVALID, "attribute name %q must start with a letter and hold letters, digits, _ . - (at most 64)", truncate(a.Name, 70))
+		case names[a.Name]:
+			return Errorf(EINVALID, "attribute %s is given twice", a.Name)
+		case !attributeTypes[a.Type]:
+			return Errorf(EINVALID, "attribute %s has type %q; types are STRING, INTEGER, FLOAT, BOOLEAN, JSON", a.Name, truncate(a.Type, 20))
+		case len(a.Value) > 4096 || !utf8.ValidString(a.Value):
+			return Errorf(EINVALID, "attribute %s's value is longer than 4096 bytes or not UTF-8", a.Name)
+		}
+		names[a.Name] = true
+	}
+	return ValidateRoleAssignments(u.Roles)
+}
+
+// ValidateRoleAssignments checks a user's role assignments.
+func ValidateRoleAssignments(roles []RoleAssignment) error {
+	if len(roles) > 500 {
+		return Errorf(EINVALID, "a user has at most 500 role assignments")
+	}
+	seen := map[string]bool{}
+	for _, a := range roles {
+		if !roleNamePattern.MatchString(a.Role) {
+			return Errorf(EINVALID, "role %q is not a role name", truncate(a.Role, 70))
+		}
+		key := a.Role
+		if a.Context != nil {
+			if !contextTypePattern.MatchString(a.Context.Type) || a.Context.ID == "" || len(a.Context.ID) > 100 || hasControl(a.Context.ID) {
+				return Errorf(EINVALID, "role %s has a context that needs a type (ACCOUNT, RETAILER, LOCATION, …) and an id of at most 100 characters", a.Role)
+			}
+			key += "\x00" + a.Context.Type + "\x00" + a.Context.ID
+		}
+		if seen[key] {
+			return Errorf(EINVALID, "role %s is assigned twice in the same context", a.Role)
+		}
+		seen[key] = true
 	}
 	return nil
+}
+
+// UserFilter selects users of one environment; empty fields match all.
+// Username and PrimaryEmail compare case-insensitively; a % in Username,
+// FirstName, LastName or PrimaryEmail is a wildcard.
+type UserFilter struct {
+	Username, FirstName, LastName, PrimaryEmail string
+	Type, Status                                string
+	CreatedFrom, CreatedTo                      *time.Time
+	UpdatedFrom, UpdatedTo                      *time.Time
+	// After is the id the page starts after; users come in id order.
+	After string
+	Limit int
 }

@@ -31,7 +31,8 @@ func dialect() (sqlstore.Dialect, error) {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23505"
 		},
-		Locker: locker,
+		Locker:    locker,
+		ForUpdate: " FOR UPDATE",
 	}, nil
 }
 

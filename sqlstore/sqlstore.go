@@ -29,6 +29,9 @@ type Dialect struct {
 	IsUniqueViolation func(error) bool
 	// Locker serializes migrations across processes, where the engine needs it.
 	Locker lock.SessionLocker
+	// ForUpdate locks a selected row for the transaction (" FOR UPDATE"),
+	// where the engine does not serialize writers by itself.
+	ForUpdate string
 }
 
 // Observer is told how long each store operation took, for metrics.

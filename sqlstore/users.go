@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -11,19 +14,20 @@ import (
 const userColumns = `env_id, id, ref, username, title, first_name, last_name, primary_email,
 	primary_phone, type, status, timezone, language, department, country, promotion_opt_in,
 	primary_retailer, primary_location, attributes, identity_provider, password_state,
-	password_hash, password_changed_on, created_on, updated_on, last_sign_on`
+	password_hash, password_changed_on, created_on, updated_on, last_sign_on, locked_until,
+	failed_attempts`
 
 func scanUser(row interface{ Scan(...any) error }) (*gatehouse.User, error) {
 	var u gatehouse.User
 	var ref sql.NullString
 	var attributes string
 	var created, updated int64
-	var changed, lastSignOn sql.NullInt64
+	var changed, lastSignOn, lockedUntil sql.NullInt64
 	err := row.Scan(&u.EnvironmentID, &u.ID, &ref, &u.Username, &u.Title, &u.FirstName, &u.LastName,
 		&u.PrimaryEmail, &u.PrimaryPhone, &u.Type, &u.Status, &u.Timezone, &u.Language,
 		&u.Department, &u.Country, &u.PromotionOptIn, &u.PrimaryRetailer, &u.PrimaryLocation,
 		&attributes, &u.IdentityProvider, &u.PasswordState, &u.PasswordHash, &changed,
-		&created, &updated, &lastSignOn)
+		&created, &updated, &lastSignOn, &lockedUntil, &u.FailedAttempts)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +38,7 @@ func scanUser(row interface{ Scan(...any) error }) (*gatehouse.User, error) {
 	u.PasswordChangedOn = fromNullMicros(changed)
 	u.CreatedOn, u.UpdatedOn = fromMicros(created), fromMicros(updated)
 	u.LastSignOn = fromNullMicros(lastSignOn)
+	u.LockedUntil = fromNullMicros(lockedUntil)
 	return &u, nil
 }
 
@@ -49,20 +54,204 @@ func (r repos) CreateUser(ctx context.Context, u *gatehouse.User) (err error) {
 	if err != nil {
 		return err
 	}
-	_, err = r.exec(ctx, "a user with username "+u.Username+" or ref "+u.Ref+" already exists",
-		`INSERT INTO users (`+userColumns+`, username_lower) VALUES
+	_, err = r.exec(ctx, conflictMessage(u),
+		`INSERT INTO users (`+userColumns+`, username_lower, primary_email_lower) VALUES
 		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-		 $20, $21, $22, $23, $24, $25, $26, $27)`,
-		u.EnvironmentID, u.ID, nullString(u.Ref), u.Username, u.Title, u.FirstName, u.LastName,
-		u.PrimaryEmail, u.PrimaryPhone, u.Type, u.Status, u.Timezone, u.Language, u.Department,
-		u.Country, u.PromotionOptIn, u.PrimaryRetailer, u.PrimaryLocation, string(attributes),
-		u.IdentityProvider, u.PasswordState, u.PasswordHash, microsPtr(u.PasswordChangedOn),
-		micros(u.CreatedOn), micros(u.UpdatedOn), microsPtr(u.LastSignOn),
-		gatehouse.NormalizeUsername(u.Username))
+		 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`,
+		userValues(u, string(attributes))...)
 	if err != nil {
 		return err
 	}
 	return r.putRoles(ctx, u)
+}
+
+func conflictMessage(u *gatehouse.User) string {
+	if u.Ref != "" {
+		return "a user with username " + u.Username + " or ref " + u.Ref + " already exists"
+	}
+	return "a user with username " + u.Username + " already exists"
+}
+
+// userValues are the user's columns in userColumns order, then the
+// normalised lookup columns.
+func userValues(u *gatehouse.User, attributes string) []any {
+	return []any{u.EnvironmentID, u.ID, nullString(u.Ref), u.Username, u.Title, u.FirstName, u.LastName,
+		u.PrimaryEmail, u.PrimaryPhone, u.Type, u.Status, u.Timezone, u.Language, u.Department,
+		u.Country, u.PromotionOptIn, u.PrimaryRetailer, u.PrimaryLocation, attributes,
+		u.IdentityProvider, u.PasswordState, u.PasswordHash, microsPtr(u.PasswordChangedOn),
+		micros(u.CreatedOn), micros(u.UpdatedOn), microsPtr(u.LastSignOn), microsPtr(u.LockedUntil),
+		u.FailedAttempts, gatehouse.NormalizeUsername(u.Username), strings.ToLower(u.PrimaryEmail)}
+}
+
+func (r repos) UpdateUser(ctx context.Context, u *gatehouse.User) (err error) {
+	defer r.observed("UpdateUser")(&err)
+	if u.Attributes == nil {
+		u.Attributes = []gatehouse.Attribute{}
+	}
+	attributes, err := json.Marshal(u.Attributes)
+	if err != nil {
+		return err
+	}
+	res, err := r.exec(ctx, conflictMessage(u), `UPDATE users SET ref = $3, username = $4, title = $5,
+		first_name = $6, last_name = $7, primary_email = $8, primary_phone = $9, type = $10,
+		status = $11, timezone = $12, language = $13, department = $14, country = $15,
+		promotion_opt_in = $16, primary_retailer = $17, primary_location = $18, attributes = $19,
+		identity_provider = $20, password_state = $21, password_hash = $22,
+		password_changed_on = $23, created_on = $24, updated_on = $25, last_sign_on = $26,
+		locked_until = $27, failed_attempts = $28, username_lower = $29, primary_email_lower = $30
+		WHERE env_id = $1 AND id = $2`, userValues(u, string(attributes))...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "user not found")
+	}
+	if _, err := r.q.ExecContext(ctx, `DELETE FROM user_roles WHERE env_id = $1 AND user_id = $2`, u.EnvironmentID, u.ID); err != nil {
+		return err
+	}
+	return r.putRoles(ctx, u)
+}
+
+func (r repos) DeleteUser(ctx context.Context, envID, id string) (err error) {
+	defer r.observed("DeleteUser")(&err)
+	return r.execOne(ctx, "user not found", `DELETE FROM users WHERE env_id = $1 AND id = $2`, envID, id)
+}
+
+func (r repos) RegisterFailedAttempt(ctx context.Context, envID, id string, limit int, lockUntil time.Time) (n int, err error) {
+	defer r.observed("RegisterFailedAttempt")(&err)
+	err = r.q.QueryRowContext(ctx, `UPDATE users SET failed_attempts = failed_attempts + 1,
+		locked_until = CASE WHEN failed_attempts + 1 >= $3 THEN $4 ELSE locked_until END
+		WHERE env_id = $1 AND id = $2 RETURNING failed_attempts`, envID, id, limit, micros(lockUntil)).Scan(&n)
+	return n, notFound(err, "user not found")
+}
+
+func (r repos) AddPasswordHistory(ctx context.Context, envID, userID, hash string, at time.Time) (err error) {
+	defer r.observed("AddPasswordHistory")(&err)
+	_, err = r.q.ExecContext(ctx, `INSERT INTO password_history (env_id, user_id, hash, created_on)
+		VALUES ($1, $2, $3, $4)`, envID, userID, hash, micros(at))
+	return err
+}
+
+func (r repos) PasswordHistory(ctx context.Context, envID, userID string, limit int) (_ []string, err error) {
+	defer r.observed("PasswordHistory")(&err)
+	rows, err := r.q.QueryContext(ctx, `SELECT hash FROM password_history WHERE env_id = $1 AND user_id = $2
+		ORDER BY created_on DESC LIMIT $3`, envID, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	hashes := []string{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes, rows.Err()
+}
+
+// ListUsers builds one query from the filter: equality where a value has no
+// wildcard (so the (env_id, column, id) indexes serve it), LIKE otherwise.
+func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilter) (_ []*gatehouse.User, err error) {
+	defer r.observed("ListUsers")(&err)
+	where := []string{"env_id = $1", "id > $2"}
+	args := []any{envID, f.After}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	// With a wildcard, values match case-insensitively on both engines.
+	match := func(column, value string) {
+		if value == "" {
+			return
+		}
+		if strings.Contains(value, "%") {
+			add("lower("+column+`) LIKE ? ESCAPE '\'`, likePattern(strings.ToLower(value)))
+		} else {
+			add(column+" = ?", value)
+		}
+	}
+	match("username_lower", strings.ToLower(f.Username))
+	match("primary_email_lower", strings.ToLower(f.PrimaryEmail))
+	match("first_name", f.FirstName)
+	match("last_name", f.LastName)
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	for _, t := range []struct {
+		cond string
+		at   *time.Time
+	}{{"created_on >= ?", f.CreatedFrom}, {"created_on < ?", f.CreatedTo}, {"updated_on >= ?", f.UpdatedFrom}, {"updated_on < ?", f.UpdatedTo}} {
+		if t.at != nil {
+			add(t.cond, micros(*t.at))
+		}
+	}
+	args = append(args, f.Limit)
+	query := `SELECT ` + userColumns + ` FROM users WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+	rows, err := r.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	users := []*gatehouse.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return users, r.loadRolesOf(ctx, envID, users)
+}
+
+// likePattern keeps % as the wildcard and makes _ and \ literal.
+func likePattern(v string) string {
+	v = strings.ReplaceAll(v, `\`, `\\`)
+	return strings.ReplaceAll(v, "_", `\_`)
+}
+
+// loadRolesOf fills the roles of a page of users with one query.
+func (r repos) loadRolesOf(ctx context.Context, envID string, users []*gatehouse.User) error {
+	if len(users) == 0 {
+		return nil
+	}
+	byID := make(map[string]*gatehouse.User, len(users))
+	for _, u := range users {
+		u.Roles = []gatehouse.RoleAssignment{}
+		byID[u.ID] = u
+	}
+	rows, err := r.q.QueryContext(ctx, `SELECT user_id, role, context_type, context_id FROM user_roles
+		WHERE env_id = $1 AND user_id >= $2 AND user_id <= $3 ORDER BY user_id, role, context_type, context_id`,
+		envID, users[0].ID, users[len(users)-1].ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var userID, ctxType, ctxID string
+		var a gatehouse.RoleAssignment
+		if err := rows.Scan(&userID, &a.Role, &ctxType, &ctxID); err != nil {
+			return err
+		}
+		if ctxType != "" || ctxID != "" {
+			a.Context = &gatehouse.RoleContext{Type: ctxType, ID: ctxID}
+		}
+		if u := byID[userID]; u != nil {
+			u.Roles = append(u.Roles, a)
+		}
+	}
+	return rows.Err()
 }
 
 func (r repos) putRoles(ctx context.Context, u *gatehouse.User) error {
