@@ -22,6 +22,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	mux     *http.ServeMux
+	grants  map[string]grant
 }
 
 // New returns the HTTP handler of a Gatehouse node.
@@ -31,6 +32,12 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metrics.Handler())
 	s.mux.HandleFunc("GET /{env}/oauth2/jwks", s.jwks)
+	s.grants = map[string]grant{
+		"client_credentials": clientCredentialsGrant{s},
+	}
+	s.mux.HandleFunc("POST /{env}/oauth2/token", s.token)
+	s.mux.HandleFunc("POST /{env}/oauth/token", s.token)
+	s.mountAPI()
 	return s
 }
 

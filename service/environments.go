@@ -103,6 +103,12 @@ func (s *Service) createEnvironment(ctx context.Context, in NewEnvironment) (*Cr
 			func() error { return r.PutPasswordPolicy(ctx, env.ID, &policy) },
 			func() error { return r.PutSecret(ctx, secret) },
 			func() error { return r.CreateSigningKey(ctx, key) },
+			func() error { return s.seedRoles(ctx, r, env.ID) },
+			func() error { _, err := s.clientSecretKey(ctx, r, env.ID); return err },
+			func() error {
+				return s.audit(ctx, r, env.ID, OperatorActor(), Change{Action: "ENVIRONMENT_CREATED", TargetType: "ENVIRONMENT", TargetID: env.ID,
+					Details: map[string]string{"admin": admin.Username}})
+			},
 		} {
 			if err := step(); err != nil {
 				return err

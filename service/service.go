@@ -4,6 +4,7 @@
 package service
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -14,9 +15,15 @@ import (
 type Service struct {
 	Store   gatehouse.Store
 	Keyring *keyring.Keyring
+	// BaseURL is the public URL; an environment's issuer is BaseURL/{env}.
+	BaseURL string
+	// Audit records high-volume events in batches; nil writes each at once.
+	Audit *AuditBatcher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {

@@ -141,13 +141,13 @@ func TestReencryptSecrets(t *testing.T) {
 	before := digest(svc)
 	newKR, _ := keyring.New(keyring.Generate())
 	n, err := service.ReencryptSecrets(ctx, svc.Store, svc.Keyring, newKR)
-	if err != nil || n != 3 {
-		t.Fatalf("re-encrypted %d: %v", n, err)
+	if err != nil || n != 6 {
+		t.Fatalf("re-encrypted %d, want 6 (a signing key and a client-secret key per environment): %v", n, err)
 	}
 	old := svc.Keyring
 	svc.Keyring = newKR
 	after := digest(svc)
-	if len(after) != 3 {
+	if len(after) != 6 {
 		t.Fatalf("after: %d secrets", len(after))
 	}
 	for k, v := range before {
@@ -167,7 +167,7 @@ func TestReencryptSecrets(t *testing.T) {
 		t.Fatal("rotation with the wrong old key succeeded")
 	}
 	svc.Keyring = newKR
-	if got := digest(svc); len(got) != 3 {
+	if got := digest(svc); len(got) != 6 {
 		t.Fatal("a failed rotation changed secrets")
 	}
 }

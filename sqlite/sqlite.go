@@ -23,17 +23,20 @@ import (
 // FileName is the database file inside the data directory.
 const FileName = "gatehouse.db"
 
-// Dialect describes SQLite to sqlstore.
-var Dialect = sqlstore.Dialect{
-	Name:  "sqlite",
-	Goose: goose.DialectSQLite3,
-	IsUniqueViolation: func(err error) bool {
-		var e *sqlite.Error
-		if !errors.As(err, &e) {
-			return false
-		}
-		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	},
+// dialect describes SQLite, in the file at path, to sqlstore.
+func dialect(path string) sqlstore.Dialect {
+	return sqlstore.Dialect{
+		Name:  "sqlite",
+		Goose: goose.DialectSQLite3,
+		IsUniqueViolation: func(err error) bool {
+			var e *sqlite.Error
+			if !errors.As(err, &e) {
+				return false
+			}
+			return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+		},
+		Explain: func(err error) error { return explain(path, err) },
+	}
 }
 
 // Open opens (creating if needed) the store in dataDir. With migrate, pending
@@ -43,11 +46,14 @@ func Open(ctx context.Context, dataDir string, migrate bool, observe sqlstore.Ob
 		return nil, err
 	}
 	path := filepath.Join(dataDir, FileName)
+	if err := checkWritable(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlstore.Open(ctx, db, Dialect, migrate, observe)
+	s, err := sqlstore.Open(ctx, db, dialect(path), migrate, observe)
 	if err != nil {
 		db.Close()
 		var ge *gatehouse.Error
@@ -94,6 +100,23 @@ func prepareDir(dir string) error {
 	return nil
 }
 
+// checkWritable refuses a database file, or its WAL and shared-memory
+// files, that this process cannot write: SQLite would open them read-only
+// and fail at the first write, and leave a read-only -shm file behind.
+func checkWritable(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return gatehouse.Errorf(gatehouse.EINVALID, "the database file %s is not writable: %v", p, unwrapPath(err))
+		}
+		f.Close()
+	}
+	return nil
+}
+
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
@@ -102,20 +125,25 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// explain words SQLite's failures at open time for an operator.
+// explain words SQLite's failures for an operator, naming the file. The
+// result is not a domain error: API callers see "internal error", the log
+// and the CLI see this text.
 func explain(path string, err error) error {
 	var e *sqlite.Error
-	if errors.As(err, &e) {
-		switch e.Code() & 0xff {
-		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
-			return gatehouse.Errorf(gatehouse.EINVALID, "%s is not a valid Gatehouse database (corrupted or another kind of file): restore it from a backup", path)
-		case sqlite3.SQLITE_FULL:
-			return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the disk holding %s is full", path)
-		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
-			return gatehouse.Errorf(gatehouse.EINVALID, "cannot open %s for writing: %v", path, err)
-		}
+	if !errors.As(err, &e) {
+		return err
 	}
-	return fmt.Errorf("opening %s: %w", path, err)
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return fmt.Errorf("%s is not a valid Gatehouse database (corrupted, or another kind of file): restore it from a backup (%w)", path, err)
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("cannot write to %s: the disk is full (%w)", path, err)
+	case sqlite3.SQLITE_IOERR:
+		return fmt.Errorf("cannot read or write %s: the disk may be full, over a file size limit, or failing (%w)", path, err)
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return fmt.Errorf("cannot open %s for writing (%w)", path, err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // Lock takes the data directory for one server: a second `serve` on the same

@@ -29,6 +29,9 @@ type Dialect struct {
 	IsUniqueViolation func(error) bool
 	// Locker serializes migrations across processes, where the engine needs it.
 	Locker lock.SessionLocker
+	// Explain rewords an engine error for an operator, or returns it as it
+	// is; nil keeps every error as it is.
+	Explain func(error) error
 	// ForUpdate locks a selected row for the transaction (" FOR UPDATE"),
 	// where the engine does not serialize writers by itself.
 	ForUpdate string
@@ -148,13 +151,21 @@ type repos struct {
 	observe Observer
 }
 
-// observed times an operation: defer r.observed("Op")(&err).
+// observed times an operation and words its engine errors for operators:
+// defer r.observed("Op")(&err).
 func (r repos) observed(op string) func(*error) {
-	if r.observe == nil {
-		return func(*error) {}
-	}
 	start := time.Now()
-	return func(err *error) { r.observe(op, time.Since(start), *err) }
+	return func(err *error) {
+		if *err != nil && r.d.Explain != nil {
+			var ge *gatehouse.Error
+			if !errors.As(*err, &ge) {
+				*err = r.d.Explain(*err)
+			}
+		}
+		if r.observe != nil {
+			r.observe(op, time.Since(start), *err)
+		}
+	}
 }
 
 // exec runs a write and maps constraint violations to domain errors.
@@ -169,7 +180,7 @@ func (r repos) exec(ctx context.Context, conflict string, query string, args ...
 // execOne runs a write that must change a row, and answers ENOTFOUND when
 // none changed.
 func (r repos) execOne(ctx context.Context, notFound string, query string, args ...any) error {
-	res, err := r.q.ExecContext(ctx, query, args...)
+	res, err := r.exec(ctx, "the change conflicts with an existing record (a unique value is taken)", query, args...)
 	if err != nil {
 		return err
 	}

@@ -54,11 +54,16 @@ func (r repos) CreateUser(ctx context.Context, u *gatehouse.User) (err error) {
 	if err != nil {
 		return err
 	}
-	_, err = r.exec(ctx, conflictMessage(u),
-		`INSERT INTO users (`+userColumns+`, username_lower, primary_email_lower) VALUES
+	return r.atomically(ctx, func(r repos) error { return r.createUser(ctx, u, string(attributes)) })
+}
+
+func (r repos) createUser(ctx context.Context, u *gatehouse.User, attributes string) error {
+	_, err := r.exec(ctx, conflictMessage(u),
+		`INSERT INTO users (`+userColumns+`, username_lower, primary_email_lower, first_name_lower,
+		last_name_lower) VALUES
 		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-		 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`,
-		userValues(u, string(attributes))...)
+		 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)`,
+		userValues(u, attributes)...)
 	if err != nil {
 		return err
 	}
@@ -80,7 +85,8 @@ func userValues(u *gatehouse.User, attributes string) []any {
 		u.Country, u.PromotionOptIn, u.PrimaryRetailer, u.PrimaryLocation, attributes,
 		u.IdentityProvider, u.PasswordState, u.PasswordHash, microsPtr(u.PasswordChangedOn),
 		micros(u.CreatedOn), micros(u.UpdatedOn), microsPtr(u.LastSignOn), microsPtr(u.LockedUntil),
-		u.FailedAttempts, gatehouse.NormalizeUsername(u.Username), strings.ToLower(u.PrimaryEmail)}
+		u.FailedAttempts, gatehouse.NormalizeUsername(u.Username), strings.ToLower(u.PrimaryEmail),
+		strings.ToLower(u.FirstName), strings.ToLower(u.LastName)}
 }
 
 func (r repos) UpdateUser(ctx context.Context, u *gatehouse.User) (err error) {
@@ -92,14 +98,18 @@ func (r repos) UpdateUser(ctx context.Context, u *gatehouse.User) (err error) {
 	if err != nil {
 		return err
 	}
+	return r.atomically(ctx, func(r repos) error { return r.updateUser(ctx, u, string(attributes)) })
+}
+
+func (r repos) updateUser(ctx context.Context, u *gatehouse.User, attributes string) error {
 	res, err := r.exec(ctx, conflictMessage(u), `UPDATE users SET ref = $3, username = $4, title = $5,
 		first_name = $6, last_name = $7, primary_email = $8, primary_phone = $9, type = $10,
 		status = $11, timezone = $12, language = $13, department = $14, country = $15,
 		promotion_opt_in = $16, primary_retailer = $17, primary_location = $18, attributes = $19,
 		identity_provider = $20, password_state = $21, password_hash = $22,
 		password_changed_on = $23, created_on = $24, updated_on = $25, last_sign_on = $26,
-		locked_until = $27, failed_attempts = $28, username_lower = $29, primary_email_lower = $30
-		WHERE env_id = $1 AND id = $2`, userValues(u, string(attributes))...)
+		locked_until = $27, failed_attempts = $28, username_lower = $29, primary_email_lower = $30,
+		first_name_lower = $31, last_name_lower = $32 WHERE env_id = $1 AND id = $2`, userValues(u, attributes)...)
 	if err != nil {
 		return err
 	}
@@ -163,21 +173,23 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
 	}
-	// With a wildcard, values match case-insensitively on both engines.
-	match := func(column, value string) {
-		if value == "" {
-			return
-		}
-		if strings.Contains(value, "%") {
-			add("lower("+column+`) LIKE ? ESCAPE '\'`, likePattern(strings.ToLower(value)))
-		} else {
+	// With a wildcard, values match case-insensitively against columns
+	// lower-cased in Go, so that both engines agree beyond ASCII.
+	match := func(column, lowerColumn, value string) {
+		switch {
+		case value == "":
+		case strings.Contains(value, "%"):
+			add(lowerColumn+` LIKE ? ESCAPE '\'`, likePattern(strings.ToLower(value)))
+		case column == lowerColumn:
+			add(column+" = ?", strings.ToLower(value))
+		default:
 			add(column+" = ?", value)
 		}
 	}
-	match("username_lower", strings.ToLower(f.Username))
-	match("primary_email_lower", strings.ToLower(f.PrimaryEmail))
-	match("first_name", f.FirstName)
-	match("last_name", f.LastName)
+	match("username_lower", "username_lower", f.Username)
+	match("primary_email_lower", "primary_email_lower", f.PrimaryEmail)
+	match("first_name", "first_name_lower", f.FirstName)
+	match("last_name", "last_name_lower", f.LastName)
 	if f.Type != "" {
 		add("type = ?", f.Type)
 	}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 			}
 		}},
 	}
+	tests = append(tests, directoryTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -70,8 +70,7 @@ func openApp(ctx context.Context, cfg *config.Config, observe sqlstore.Observer)
 	var err error
 	if cfg.UsesPostgres() {
 		if len(cfg.KEKs) == 0 {
-			return nil, &config.Error{Setting: "kek", Source: "default",
-				Message: "a key-encryption key is required with --database: generate one with `gatehouse kek generate` and set GATEHOUSE_KEK"}
+			return nil, usageError{errors.New("a key-encryption key is required with --database: make one with `gatehouse kek generate` and set GATEHOUSE_KEK (or --kek)")}
 		}
 		store, err = postgres.Open(ctx, cfg.Database, true, observe)
 	} else {
@@ -88,7 +87,7 @@ func openApp(ctx context.Context, cfg *config.Config, observe sqlstore.Observer)
 	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr}}
 	if a.bootstrapped, err = a.svc.Bootstrap(ctx); err != nil {
 		store.Close()
-		return nil, fmt.Errorf("creating the system environment: %w", err)
+		return nil, fmt.Errorf("checking the system environment: %w", err)
 	}
 	return a, nil
 }

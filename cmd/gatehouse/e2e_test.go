@@ -335,7 +335,7 @@ func TestKEKRotation(t *testing.T) {
 		KeyID       string
 	}
 	json.Unmarshal([]byte(r.stdout), &out)
-	if out.Reencrypted != 2 || out.KeyID == "" {
+	if out.Reencrypted != 4 || out.KeyID == "" {
 		t.Fatalf("rotate printed %s", r.stdout)
 	}
 	after, _ := os.ReadFile(kekFile)

@@ -3,9 +3,12 @@
 
 -- +goose Up
 ALTER TABLE users ADD COLUMN primary_email_lower TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN first_name_lower TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN last_name_lower TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN locked_until BIGINT;
-UPDATE users SET primary_email_lower = lower(primary_email);
+UPDATE users SET primary_email_lower = lower(primary_email), first_name_lower = lower(first_name),
+    last_name_lower = lower(last_name);
 CREATE INDEX users_email ON users (env_id, primary_email_lower, id);
 CREATE INDEX users_first_name ON users (env_id, first_name, id);
 CREATE INDEX users_last_name ON users (env_id, last_name, id);
@@ -76,4 +79,6 @@ DROP INDEX users_email;
 ALTER TABLE users DROP COLUMN locked_until;
 ALTER TABLE users DROP COLUMN failed_attempts;
 ALTER TABLE users DROP COLUMN primary_email_lower;
+ALTER TABLE users DROP COLUMN first_name_lower;
+ALTER TABLE users DROP COLUMN last_name_lower;
 ALTER TABLE applications DROP COLUMN settings;

@@ -1,0 +1,42 @@
+package server
+
+// apiRoutes is the whole management API: the one table that registers the
+// routes and that the OpenAPI document is checked against.
+func (s *Server) apiRoutes() []apiRoute {
+	const env = "/environments/{env}"
+	return []apiRoute{
+		{"GET", "/environments", opsRead, "List environments", s.listEnvironments},
+		{"POST", "/environments", opsWrite, "Create an environment with its first administrator", s.createEnvironment},
+		{"GET", "/environments/{id}", opsRead, "Get an environment", s.getEnvironment},
+		{"PATCH", "/environments/{id}", opsWrite, "Rename, disable or enable an environment", s.updateEnvironment},
+		{"DELETE", "/environments/{id}", opsWrite, "Delete an environment and all its data", s.deleteEnvironment},
+
+		{"GET", env + "/users", usersRead, "List and filter users", s.listUsers},
+		{"POST", env + "/users", usersWrite, "Create a user", s.createUser},
+		{"GET", env + "/users/{id}", usersRead, "Get a user", s.getUser},
+		{"PATCH", env + "/users/{id}", usersWrite, "Change a user's fields or status", s.updateUser},
+		{"DELETE", env + "/users/{id}", usersWrite, "Delete a user", s.deleteUser},
+		{"PUT", env + "/users/{id}/password", usersWrite, "Set a user's password", s.setPassword},
+		{"POST", env + "/users/{id}/password/force-change", usersWrite, "Make a user change their password at next sign-in", s.forceChange},
+		{"POST", env + "/users/{id}/unlock", usersWrite, "End a user's lockout", s.unlockUser},
+		{"PUT", env + "/users/{id}/roles", usersWrite, "Replace a user's role assignments", s.setUserRoles},
+
+		{"GET", env + "/roles", usersRead, "List role definitions", s.listRoles},
+		{"POST", env + "/roles", envWrite, "Define a role", s.createRole},
+		{"GET", env + "/roles/{name}", usersRead, "Get a role definition", s.getRole},
+		{"PATCH", env + "/roles/{name}", envWrite, "Change a role's description or permissions", s.updateRole},
+		{"DELETE", env + "/roles/{name}", envWrite, "Delete a custom role", s.deleteRole},
+
+		{"GET", env + "/password-policy", envRead, "Get the password policy", s.getPasswordPolicy},
+		{"PUT", env + "/password-policy", envWrite, "Replace the password policy", s.putPasswordPolicy},
+
+		{"GET", env + "/applications", envRead, "List applications", s.listApplications},
+		{"POST", env + "/applications", envWrite, "Create an application", s.createApplication},
+		{"GET", env + "/applications/{id}", envRead, "Get an application", s.getApplication},
+		{"PATCH", env + "/applications/{id}", envWrite, "Change an application", s.updateApplication},
+		{"DELETE", env + "/applications/{id}", envWrite, "Delete an application", s.deleteApplication},
+		{"POST", env + "/applications/{id}/secret", envWrite, "Rotate an application's secret", s.rotateApplicationSecret},
+
+		{"GET", env + "/audit-events", envRead, "Search the audit log", s.listAuditEvents},
+	}
+}
