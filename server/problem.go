@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -17,6 +18,14 @@ var statusOf = map[string]int{
 	gatehouse.ECONFLICT:     http.StatusConflict,
 	gatehouse.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	gatehouse.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// problemType is the stable type URI of each error code (RFC 9457 §3.1.1).
+func problemType(code string) string {
+	if code == "" {
+		return "about:blank"
+	}
+	return "urn:gatehouse:problem:" + strings.ReplaceAll(code, "_", "-")
 }
 
 // Problem is an RFC 9457 problem detail.
@@ -36,11 +45,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == gatehouse.EINTERNAL {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeProblem(w, Problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
-		Detail: gatehouse.ErrorMessage(err), Code: code})
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	writeProblem(w, Problem{Title: http.StatusText(status), Status: status, Detail: gatehouse.ErrorMessage(err), Code: code})
 }
 
+// writeProblem answers p; its type follows its code.
 func writeProblem(w http.ResponseWriter, p Problem) {
+	p.Type = problemType(p.Code)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)

@@ -49,7 +49,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler
 	if allow := probe.header.Get("Allow"); allow != "" {
 		w.Header().Set("Allow", allow)
 	}
-	p := Problem{Type: "about:blank", Status: probe.status, Title: http.StatusText(probe.status), Code: gatehouse.ENOTFOUND, Detail: "no such endpoint"}
+	p := Problem{Status: probe.status, Title: http.StatusText(probe.status), Code: gatehouse.ENOTFOUND, Detail: "no such endpoint"}
 	if probe.status == http.StatusMethodNotAllowed {
 		p.Code, p.Detail = gatehouse.EINVALID, "method not allowed; allowed: "+probe.header.Get("Allow")
 	}
@@ -85,7 +85,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
-			writeProblem(w, Problem{Type: "about:blank", Title: "Internal Server Error", Status: 500, Code: gatehouse.EINTERNAL})
+			writeProblem(w, Problem{Title: "Internal Server Error", Status: 500, Code: gatehouse.EINTERNAL})
 		}
 	}()
 	h.ServeHTTP(w, r)
@@ -100,7 +100,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready", "err", err)
-		writeProblem(w, Problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+		writeProblem(w, Problem{Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
 			Detail: gatehouse.ErrorMessage(err), Code: gatehouse.EUNAVAILABLE})
 		return
 	}

@@ -84,7 +84,7 @@ func openApp(ctx context.Context, cfg *config.Config, observe sqlstore.Observer)
 		store.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr}}
+	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr, BaseURL: cfg.BaseURL}}
 	if a.bootstrapped, err = a.svc.Bootstrap(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("checking the system environment: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/server"
+	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/sqlite"
 )
 
@@ -65,6 +66,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if cfg.UsesPostgres() {
 		store = "postgres"
 	}
+	a.svc.Audit = service.NewAuditBatcher(a.store, a.log)
+	defer a.svc.Audit.Close()
 	a.log.Info("ready", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "store", store,
 		"startup_ms", time.Since(start).Milliseconds())
 	err = server.Serve(ctx, ln, server.New(a.svc, a.log, metrics), a.log)
