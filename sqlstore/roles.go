@@ -70,9 +70,11 @@ func (r repos) UpdateRole(ctx context.Context, role *gatehouse.Role) (err error)
 
 func (r repos) DeleteRole(ctx context.Context, envID, name string) (err error) {
 	defer r.observed("DeleteRole")(&err)
-	if err := r.execOne(ctx, "role "+name+" not found", `DELETE FROM roles WHERE env_id = $1 AND name = $2`, envID, name); err != nil {
+	return r.atomically(ctx, func(r repos) error {
+		if err := r.execOne(ctx, "role "+name+" not found", `DELETE FROM roles WHERE env_id = $1 AND name = $2`, envID, name); err != nil {
+			return err
+		}
+		_, err := r.q.ExecContext(ctx, `DELETE FROM user_roles WHERE env_id = $1 AND role = $2`, envID, name)
 		return err
-	}
-	_, err = r.q.ExecContext(ctx, `DELETE FROM user_roles WHERE env_id = $1 AND role = $2`, envID, name)
-	return err
+	})
 }
