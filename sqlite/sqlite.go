@@ -35,7 +35,12 @@ func dialect(path string) sqlstore.Dialect {
 			}
 			return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 		},
-		Explain: func(err error) error { return explain(path, err) },
+		Explain:        func(err error) error { return explain(path, err) },
+		BytewisePrefix: true,
+		// analysis_limit bounds the work; 0x10002 analyses tables that
+		// never were, as the SQLite documentation advises for long-lived
+		// connections.
+		Optimize: "PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002",
 	}
 }
 

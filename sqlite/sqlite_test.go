@@ -28,3 +28,14 @@ func BenchmarkStore(b *testing.B) {
 		return s
 	})
 }
+
+// BenchmarkListUsers seeds 1,000,000 users (GATEHOUSE_BENCH_USERS to change)
+// and reports the p99 of each list filter.
+func BenchmarkListUsers(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), b.TempDir(), true, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchListUsers(b, s, storetest.ListBenchUsers())
+}

@@ -32,6 +32,13 @@ type Dialect struct {
 	// Explain rewords an engine error for an operator, or returns it as it
 	// is; nil keeps every error as it is.
 	Explain func(error) error
+	// BytewisePrefix says that "col >= p AND col < p+1" selects exactly the
+	// values starting with p (binary collation), so that an index can serve
+	// a prefix search; PostgreSQL serves LIKE 'p%' from its own indexes.
+	BytewisePrefix bool
+	// Optimize refreshes the query planner's statistics, where the engine
+	// does not do it by itself.
+	Optimize string
 	// ForUpdate locks a selected row for the transaction (" FOR UPDATE"),
 	// where the engine does not serialize writers by itself.
 	ForUpdate string
@@ -115,6 +122,16 @@ func (s *Store) Ping(ctx context.Context) error {
 		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store schema is at version %d, expected %d", v, s.latest)
 	}
 	return nil
+}
+
+// Optimize refreshes the planner's statistics so that filters pick the
+// right index as the data grows. The server runs it at start and hourly.
+func (s *Store) Optimize(ctx context.Context) error {
+	if s.dialect.Optimize == "" {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, s.dialect.Optimize)
+	return err
 }
 
 // Close closes the pool.

@@ -179,7 +179,12 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		switch {
 		case value == "":
 		case strings.Contains(value, "%"):
-			add(lowerColumn+` LIKE ? ESCAPE '\'`, likePattern(strings.ToLower(value)))
+			lower := strings.ToLower(value)
+			add(lowerColumn+` LIKE ? ESCAPE '\'`, likePattern(lower))
+			if prefix, ok := strings.CutSuffix(lower, "%"); ok && r.d.BytewisePrefix && prefix != "" && !strings.Contains(prefix, "%") {
+				add(lowerColumn+" >= ?", prefix)
+				add(lowerColumn+" < ?", prefixEnd(prefix))
+			}
 		case column == lowerColumn:
 			add(column+" = ?", strings.ToLower(value))
 		default:
@@ -225,6 +230,19 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		return nil, err
 	}
 	return users, r.loadRolesOf(ctx, envID, users)
+}
+
+// prefixEnd is the least string greater than every string starting with
+// prefix, bytewise.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return string(b) + "\xff"
 }
 
 // likePattern keeps % as the wildcard and makes _ and \ literal.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -66,6 +67,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if cfg.UsesPostgres() {
 		store = "postgres"
 	}
+	go optimizeHourly(ctx, a)
 	a.svc.Audit = service.NewAuditBatcher(a.store, a.log)
 	defer a.svc.Audit.Close()
 	a.log.Info("ready", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "store", store,
@@ -75,4 +77,20 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		a.log.Info("stopped")
 	}
 	return err
+}
+
+// optimizeHourly keeps the store's planner statistics fresh.
+func optimizeHourly(ctx context.Context, a *app) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if err := a.store.Optimize(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("refreshing the store's statistics", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
