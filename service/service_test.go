@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/sqlite"
 )
 
-func newService(t *testing.T) *service.Service {
+func newService(t testing.TB) *service.Service {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), t.TempDir(), true, nil)
 	if err != nil {
