@@ -79,6 +79,10 @@ func BenchListUsers(b *testing.B, s gatehouse.Store, n int) {
 		{"EmailExact", gatehouse.UserFilter{PrimaryEmail: fmt.Sprintf("user%07d@corp%d.example", n/2, (n/2)%50)}},
 		{"EmailDomainSuffix", gatehouse.UserFilter{PrimaryEmail: "%@corp7.example"}},
 		{"CreatedRange", gatehouse.UserFilter{CreatedFrom: &from, CreatedTo: &to}},
+		// The worst cases: a leading wildcard that matches nothing reads
+		// every user of the environment.
+		{"EmailSuffixNoMatch", gatehouse.UserFilter{PrimaryEmail: "%@nowhere.example"}},
+		{"LastNameInfixNoMatch", gatehouse.UserFilter{LastName: "%zzz%"}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
