@@ -81,6 +81,9 @@ func (s *Server) authorize(r *http.Request, a access) (*principal, error) {
 		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "a bearer access token of this environment is required")
 	}
 	claims, err := s.svc.VerifyAccessToken(r.Context(), envID, strings.TrimSpace(raw))
+	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
+		s.svc.RecordBearerFailure(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), r.Method+" "+r.URL.Path)
+	}
 	if err != nil {
 		return nil, err
 	}

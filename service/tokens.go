@@ -179,6 +179,16 @@ func (s *Service) RecordClientAuthFailure(ctx context.Context, envID string, act
 		TargetID: truncateText(clientID, 200), Outcome: gatehouse.OutcomeFailure}))
 }
 
+// RecordBearerFailure audits a refused bearer token in an environment that
+// exists (an unknown environment has no log to write to).
+func (s *Service) RecordBearerFailure(ctx context.Context, envID string, actor Actor, request string) {
+	if _, err := s.Store.GetEnvironment(ctx, envID); err != nil {
+		return
+	}
+	s.record(ctx, s.event(envID, actor, Change{Action: ActionAuthenticationFailed, TargetType: "API",
+		TargetID: truncateText(request, 200), Outcome: gatehouse.OutcomeFailure, Details: map[string]string{"credential": "bearer"}}))
+}
+
 // record writes a high-volume event through the batcher when there is one.
 func (s *Service) record(ctx context.Context, e *gatehouse.AuditEvent) {
 	if s.Audit != nil {
