@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -156,6 +157,27 @@ func respond(w http.ResponseWriter, status int, v any) error {
 func noContent(w http.ResponseWriter) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// strictQuery returns the query parameters, refusing unknown and repeated
+// ones so that a misspelt filter is an error and not a silent "all".
+func strictQuery(r *http.Request, allowed ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for key, values := range q {
+		if !slices.Contains(allowed, key) {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "unknown query parameter %q (known: %s)", truncateParam(key), strings.Join(allowed, ", "))
+		}
+		if len(values) > 1 {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "query parameter %s is given more than once", key)
+		}
+	}
+	return q, nil
+}
+
+// created answers 201 with the new resource and where it lives.
+func created(w http.ResponseWriter, location string, v any) error {
+	w.Header().Set("Location", location)
+	return respond(w, http.StatusCreated, v)
 }
 
 // queryLimit parses the limit parameter.

@@ -46,11 +46,11 @@ func (s *Server) createRole(w http.ResponseWriter, r *http.Request, p *principal
 	if in.Permissions != nil {
 		role.Permissions = *in.Permissions
 	}
-	created, err := s.svc.CreateRole(r.Context(), p.actor, p.envID, role)
+	role2, err := s.svc.CreateRole(r.Context(), p.actor, p.envID, role)
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, created)
+	return created(w, "/api/v1/environments/"+p.envID+"/roles/"+role2.Name, role2)
 }
 
 func (s *Server) updateRole(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -130,11 +130,11 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *pr
 	if err := service.ApplyApplicationPatch(&app, in.patch()); err != nil {
 		return err
 	}
-	created, err := s.svc.CreateApplication(r.Context(), p.actor, p.envID, app)
+	app2, err := s.svc.CreateApplication(r.Context(), p.actor, p.envID, app)
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, created)
+	return created(w, "/api/v1/environments/"+p.envID+"/applications/"+app2.ID, app2)
 }
 
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -184,7 +184,10 @@ func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, p *pr
 }
 
 func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q := r.URL.Query()
+	q, err := strictQuery(r, "actor", "target", "action", "outcome", "from", "to", "limit", "cursor")
+	if err != nil {
+		return err
+	}
 	f := gatehouse.AuditFilter{ActorID: q.Get("actor"), TargetID: q.Get("target"), Action: q.Get("action"), Outcome: q.Get("outcome")}
 	for _, t := range []struct {
 		name string
@@ -205,7 +208,6 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, p *prin
 		}
 		f.Before = n
 	}
-	var err error
 	if f.Limit, err = queryLimit(r); err != nil {
 		return err
 	}
@@ -217,6 +219,9 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, p *prin
 }
 
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if _, err := strictQuery(r, "limit", "cursor"); err != nil {
+		return err
+	}
 	limit, err := queryLimit(r)
 	if err != nil {
 		return err
@@ -237,11 +242,11 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request, p *pr
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	created, err := s.svc.CreateEnvironment(r.Context(), service.NewEnvironment{ID: in.ID, DisplayName: in.DisplayName, AdminUsername: in.AdminUsername})
+	env, err := s.svc.CreateEnvironment(r.Context(), service.NewEnvironment{ID: in.ID, DisplayName: in.DisplayName, AdminUsername: in.AdminUsername})
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, created)
+	return created(w, "/api/v1/environments/"+env.Environment.ID, env)
 }
 
 func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -27,7 +27,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"PATCH", env + "/roles/{name}", envWrite, "Change a role's description or permissions", s.updateRole},
 		{"DELETE", env + "/roles/{name}", envWrite, "Delete a custom role", s.deleteRole},
 
-		{"GET", env + "/password-policy", envRead, "Get the password policy", s.getPasswordPolicy},
+		{"GET", env + "/password-policy", usersRead, "Get the password policy", s.getPasswordPolicy},
 		{"PUT", env + "/password-policy", envWrite, "Replace the password policy", s.putPasswordPolicy},
 
 		{"GET", env + "/applications", envRead, "List applications", s.listApplications},

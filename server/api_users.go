@@ -93,8 +93,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/environments/"+p.envID+"/users/"+u.ID)
-	return respond(w, http.StatusCreated, u)
+	return created(w, "/api/v1/environments/"+p.envID+"/users/"+u.ID, u)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -106,15 +105,10 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p *principal) e
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q := r.URL.Query()
-	for key := range q {
-		if !slices.Contains([]string{"username", "firstName", "lastName", "type", "status", "primaryEmail",
-			"createdFrom", "createdTo", "updatedFrom", "updatedTo", "limit", "cursor"}, key) {
-			return gatehouse.Errorf(gatehouse.EINVALID, "unknown query parameter %q", truncateParam(key))
-		}
-		if len(q[key]) > 1 {
-			return gatehouse.Errorf(gatehouse.EINVALID, "query parameter %s is given more than once", key)
-		}
+	q, err := strictQuery(r, "username", "firstName", "lastName", "type", "status", "primaryEmail",
+		"createdFrom", "createdTo", "updatedFrom", "updatedTo", "limit", "cursor")
+	if err != nil {
+		return err
 	}
 	f := gatehouse.UserFilter{
 		Username: q.Get("username"), FirstName: q.Get("firstName"), LastName: q.Get("lastName"),
@@ -132,7 +126,6 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *principal)
 			*t.to = &at
 		}
 	}
-	var err error
 	if f.Limit, err = queryLimit(r); err != nil {
 		return err
 	}
@@ -221,7 +214,14 @@ func (s *Server) forceChange(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, p *principal) error {
-	u, err := s.svc.Unlock(r.Context(), p.actor, p.envID, r.PathValue("id"))
+	target, err := s.targetUser(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.guardEscalation(p, target, nil); err != nil {
+		return err
+	}
+	u, err := s.svc.Unlock(r.Context(), p.actor, p.envID, target.ID)
 	if err != nil {
 		return err
 	}

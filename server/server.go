@@ -38,6 +38,7 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("POST /{env}/oauth2/token", s.token)
 	s.mux.HandleFunc("POST /{env}/oauth/token", s.token)
 	s.mountAPI()
+	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	return s
 }
 
