@@ -33,6 +33,14 @@ func dialect() (sqlstore.Dialect, error) {
 		},
 		Locker:    locker,
 		ForUpdate: " FOR UPDATE",
+		// With a non-C collation, LIKE 'p%' can use only text_pattern_ops
+		// indexes.
+		Migrations: map[int64][]string{3: {
+			`CREATE INDEX users_username_pattern ON users (env_id, username_lower text_pattern_ops)`,
+			`CREATE INDEX users_email_pattern ON users (env_id, primary_email_lower text_pattern_ops)`,
+			`CREATE INDEX users_first_name_pattern ON users (env_id, first_name_lower text_pattern_ops)`,
+			`CREATE INDEX users_last_name_pattern ON users (env_id, last_name_lower text_pattern_ops)`,
+		}},
 	}, nil
 }
 

@@ -36,6 +36,9 @@ type Dialect struct {
 	// values starting with p (binary collation), so that an index can serve
 	// a prefix search; PostgreSQL serves LIKE 'p%' from its own indexes.
 	BytewisePrefix bool
+	// Migrations are the engine's own statements for the versions that
+	// engineMigrations lists.
+	Migrations map[int64][]string
 	// Optimize refreshes the query planner's statistics, where the engine
 	// does not do it by itself.
 	Optimize string
@@ -92,7 +95,7 @@ func provider(db *sql.DB, d Dialect) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(engineMigrations(d)...)}
 	if d.Locker != nil {
 		opts = append(opts, goose.WithSessionLocker(d.Locker))
 	}

@@ -1,0 +1,28 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/pressly/goose/v3"
+)
+
+// engineMigrations are the versions whose statements differ by engine; the
+// shared ones are the SQL files in migrations/. Each runs the dialect's
+// statements for its version, or nothing.
+func engineMigrations(d Dialect) []*goose.Migration {
+	run := func(version int64) *goose.GoFunc {
+		return &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			for _, stmt := range d.Migrations[version] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+	}
+	return []*goose.Migration{
+		// 3: prefix searches on the lower-cased user columns.
+		goose.NewGoMigration(3, run(3), &goose.GoFunc{}),
+	}
+}
