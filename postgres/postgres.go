@@ -33,6 +33,10 @@ func dialect() (sqlstore.Dialect, error) {
 		},
 		Locker:    locker,
 		ForUpdate: " FOR UPDATE",
+		// Autovacuum analyses too, but only after enough churn; a bulk
+		// import wants fresh statistics sooner. ANALYZE samples, so it
+		// stays cheap at any size.
+		Optimize: "ANALYZE",
 		// With a non-C collation, LIKE 'p%' can use only text_pattern_ops
 		// indexes.
 		Migrations: map[int64][]string{3: {
