@@ -138,6 +138,9 @@ func (s *Service) ClientAuthenticated(ctx context.Context, envID, clientID, secr
 
 // ListApplications lists an environment's applications.
 func (s *Service) ListApplications(ctx context.Context, envID string) ([]*gatehouse.Application, error) {
+	if _, err := s.Store.GetEnvironment(ctx, envID); err != nil {
+		return nil, err
+	}
 	return s.Store.ListApplications(ctx, envID)
 }
 

@@ -18,6 +18,9 @@ func (s *Service) ListAuditEvents(ctx context.Context, envID string, f gatehouse
 	if f.Limit < 1 || f.Limit > MaxPageSize {
 		return nil, gatehouse.Errorf(gatehouse.EINVALID, "limit must be between 1 and %d", MaxPageSize)
 	}
+	if _, err := s.Store.GetEnvironment(ctx, envID); err != nil {
+		return nil, err
+	}
 	limit := f.Limit
 	f.Limit++
 	events, err := s.Store.ListAuditEvents(ctx, envID, f)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
@@ -158,6 +159,9 @@ type UserPage struct {
 // ListUsers lists users by filter; cursor is the opaque nextCursor of the
 // previous page.
 func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilter, cursor string) (*UserPage, error) {
+	if _, err := s.Store.GetEnvironment(ctx, envID); err != nil {
+		return nil, err
+	}
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
@@ -462,8 +466,14 @@ func (s *Service) Authenticate(ctx context.Context, actor Actor, envID, username
 		return nil, refuse
 	}
 	ok, rehash, err := password.Verify(ctx, plain, u.PasswordHash)
-	if err != nil && !ok {
-		return nil, err
+	if errors.Is(err, password.ErrBusy) {
+		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "too many sign-ins at once: try again in a moment")
+	}
+	if err != nil {
+		// A stored hash that cannot be read refuses like a wrong password;
+		// the operator learns of it from the audit log.
+		s.recordFailure(ctx, envID, actor, username, u.ID, "unreadable password hash")
+		return nil, refuse
 	}
 	if !ok {
 		n, err := s.Store.RegisterFailedAttempt(ctx, envID, u.ID, p.LockoutFailures, now.Add(time.Duration(p.LockoutSeconds)*time.Second))
