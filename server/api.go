@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -77,11 +78,12 @@ func (s *Server) authorize(r *http.Request, a access) (*principal, error) {
 	if a.system {
 		envID = gatehouse.SystemEnvironmentID
 	}
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
+	scheme, raw, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	raw = strings.TrimSpace(raw)
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "a bearer access token of this environment is required")
 	}
-	claims, err := s.svc.VerifyAccessToken(r.Context(), envID, strings.TrimSpace(raw))
+	claims, err := s.svc.VerifyAccessToken(r.Context(), envID, raw)
 	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
 		s.svc.RecordBearerFailure(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), r.Method+" "+r.URL.Path)
 	}
@@ -138,12 +140,33 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return gatehouse.Errorf(gatehouse.EINVALID, "the body is larger than %d bytes", maxJSONBytes)
 	case errors.As(err, &syntax):
 		return gatehouse.Errorf(gatehouse.EINVALID, "the body is not valid JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return gatehouse.Errorf(gatehouse.EINVALID, "the body must be a JSON object")
 	case errors.As(err, &typeErr):
-		return gatehouse.Errorf(gatehouse.EINVALID, "field %s must be %s", typeErr.Field, typeErr.Type)
+		return gatehouse.Errorf(gatehouse.EINVALID, "field %s must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return gatehouse.Errorf(gatehouse.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return gatehouse.Errorf(gatehouse.EINVALID, "the body is not a valid JSON object: %v", err)
+	}
+}
+
+// jsonKind names a Go type in JSON's words.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	default:
+		return "an object"
 	}
 }
 
