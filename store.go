@@ -78,6 +78,9 @@ type AuditRepository interface {
 	// AppendAuditEvent gives e the next sequence number of its environment,
 	// links it to the previous event and stores it.
 	AppendAuditEvent(ctx context.Context, e *AuditEvent) error
+	// AppendAuditEvents appends several events, of any environments, in
+	// order, in one transaction.
+	AppendAuditEvents(ctx context.Context, events []*AuditEvent) error
 	// ListAuditEvents lists events newest first.
 	ListAuditEvents(ctx context.Context, envID string, f AuditFilter) ([]*AuditEvent, error)
 	// WalkAuditEvents calls fn on every event of the environment in

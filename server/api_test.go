@@ -1025,8 +1025,8 @@ func TestAPITokenAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	past := *h.svc
-	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	past := &service.Service{Store: h.svc.Store, Keyring: h.svc.Keyring, BaseURL: h.svc.BaseURL,
+		Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }}
 	expired, err := past.MintAccessToken(ctx, "acme", service.AccessClaims{
 		Subject: app.ClientID, ClientID: app.ClientID, SubjectType: gatehouse.ActorApplication, AdminRoles: []string{envAdmin},
 	}, time.Hour)

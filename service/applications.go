@@ -112,7 +112,7 @@ func (s *Service) ClientAuthenticated(ctx context.Context, envID, clientID, secr
 	if clientID == "" || len(clientID) > 200 || len(secret) > 500 {
 		return nil, refuse
 	}
-	app, err := s.Store.GetApplicationByClientID(ctx, envID, clientID)
+	app, err := s.applicationByClientID(ctx, envID, clientID)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		return nil, refuse
 	}
@@ -122,11 +122,7 @@ func (s *Service) ClientAuthenticated(ctx context.Context, envID, clientID, secr
 	if !app.Confidential() || len(app.SecretHash) == 0 {
 		return nil, refuse
 	}
-	sec, err := s.Store.GetSecret(ctx, envID, clientSecretKeyName)
-	if err != nil {
-		return nil, err
-	}
-	key, err := s.Keyring.Decrypt(sec.Ciphertext, aad(envID, clientSecretKeyName))
+	key, err := s.cache.clientKeys.get(envID, func() ([]byte, error) { return s.OpenSecret(ctx, envID, clientSecretKeyName) })
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +130,14 @@ func (s *Service) ClientAuthenticated(ctx context.Context, envID, clientID, secr
 		return nil, refuse
 	}
 	return app, nil
+}
+
+// applicationByClientID reads an application, cached briefly; callers must
+// not change what it returns.
+func (s *Service) applicationByClientID(ctx context.Context, envID, clientID string) (*gatehouse.Application, error) {
+	return s.cache.apps.get(envID+"\x00"+clientID, func() (*gatehouse.Application, error) {
+		return s.Store.GetApplicationByClientID(ctx, envID, clientID)
+	})
 }
 
 // ListApplications lists an environment's applications.
@@ -204,6 +208,7 @@ func (s *Service) changeApplication(ctx context.Context, actor Actor, envID, id,
 		if err := r.UpdateApplication(ctx, app); err != nil {
 			return err
 		}
+		s.cache.apps.forget(envID + "\x00" + app.ClientID)
 		return s.audit(ctx, r, envID, actor, Change{Action: action, TargetType: "APPLICATION", TargetID: id})
 	})
 	return app, err
@@ -213,9 +218,14 @@ func (s *Service) changeApplication(ctx context.Context, actor Actor, envID, id,
 // expire and refresh tokens at once.
 func (s *Service) DeleteApplication(ctx context.Context, actor Actor, envID, id string) error {
 	return s.Store.InTx(ctx, func(r gatehouse.Repositories) error {
+		app, err := r.GetApplication(ctx, envID, id)
+		if err != nil {
+			return err
+		}
 		if err := r.DeleteApplication(ctx, envID, id); err != nil {
 			return err
 		}
+		s.cache.apps.forget(envID + "\x00" + app.ClientID)
 		return s.audit(ctx, r, envID, actor, Change{Action: ActionAppDeleted, TargetType: "APPLICATION", TargetID: id})
 	})
 }

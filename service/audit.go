@@ -89,16 +89,15 @@ func (b *AuditBatcher) run() {
 		if len(batch) == 0 {
 			return
 		}
-		err := b.store.InTx(context.Background(), func(r gatehouse.Repositories) error {
+		if err := b.store.AppendAuditEvents(context.Background(), batch); err != nil {
+			// A batch fails whole, for example when one event's environment
+			// was just deleted: retry the events one by one so that the
+			// others are kept.
 			for _, e := range batch {
-				if err := r.AppendAuditEvent(context.Background(), e); err != nil {
-					return err
+				if err := b.store.AppendAuditEvent(context.Background(), e); err != nil && gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+					b.log.Error("audit event lost", "action", e.Action, "env", e.EnvironmentID, "err", err)
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			b.log.Error("audit batch lost", "events", len(batch), "err", err)
 		}
 		batch = batch[:0]
 	}

@@ -201,6 +201,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, id string, change Envir
 		env.UpdatedOn = s.now()
 		return r.UpdateEnvironment(ctx, env)
 	})
+	s.cache.forgetEnvironment(id)
 	return env, err
 }
 
@@ -209,13 +210,14 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 	if id == gatehouse.SystemEnvironmentID {
 		return gatehouse.Errorf(gatehouse.EINVALID, "the system environment cannot be deleted")
 	}
+	defer s.cache.forgetEnvironment(id)
 	return s.Store.DeleteEnvironment(ctx, id)
 }
 
 // ActiveEnvironment returns an environment that may serve requests: an
 // unknown and a disabled environment get the same answer.
 func (s *Service) ActiveEnvironment(ctx context.Context, id string) (*gatehouse.Environment, error) {
-	env, err := s.Store.GetEnvironment(ctx, id)
+	env, err := s.cache.envs.get(id, func() (*gatehouse.Environment, error) { return s.Store.GetEnvironment(ctx, id) })
 	if err == nil && env.Status != gatehouse.EnvironmentActive {
 		err = gatehouse.Errorf(gatehouse.ENOTFOUND, "environment %q not found", id)
 	}
@@ -228,13 +230,20 @@ func (s *Service) JWKS(ctx context.Context, envID string) ([]byte, error) {
 	if _, err := s.ActiveEnvironment(ctx, envID); err != nil {
 		return nil, err
 	}
-	keys, err := s.Store.ListSigningKeys(ctx, envID)
-	if err != nil {
-		return nil, err
-	}
-	public := make([][]byte, 0, len(keys))
-	for _, k := range keys {
-		public = append(public, k.PublicJWK)
-	}
-	return signing.JWKS(public)
+	return s.cache.jwks.get(envID, func() ([]byte, error) {
+		keys, err := s.signingKeys(ctx, envID)
+		if err != nil {
+			return nil, err
+		}
+		public := make([][]byte, 0, len(keys))
+		for _, k := range keys {
+			public = append(public, k.PublicJWK)
+		}
+		return signing.JWKS(public)
+	})
+}
+
+// signingKeys lists an environment's keys, cached briefly.
+func (s *Service) signingKeys(ctx context.Context, envID string) ([]*gatehouse.SigningKey, error) {
+	return s.cache.keys.get(envID, func() ([]*gatehouse.SigningKey, error) { return s.Store.ListSigningKeys(ctx, envID) })
 }

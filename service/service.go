@@ -21,6 +21,8 @@ type Service struct {
 	Audit *AuditBatcher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	cache caches
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

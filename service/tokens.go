@@ -44,7 +44,7 @@ var keyCache sync.Map // envID + "/" + kid → crypto.Signer or *jose.JSONWebKey
 
 // currentSigner returns the environment's current signing key.
 func (s *Service) currentSigner(ctx context.Context, envID string) (jose.Signer, error) {
-	keys, err := s.Store.ListSigningKeys(ctx, envID)
+	keys, err := s.signingKeys(ctx, envID)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *Service) VerifyAccessToken(ctx context.Context, envID, raw string) (*Ac
 // verificationKey finds the public key with kid among the environment's
 // keys, or nil when it has none such.
 func (s *Service) verificationKey(ctx context.Context, envID, kid string) (*jose.JSONWebKey, error) {
-	keys, err := s.Store.ListSigningKeys(ctx, envID)
+	keys, err := s.signingKeys(ctx, envID)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (s *Service) CurrentAdminRoles(ctx context.Context, envID string, c *Access
 	refuse := gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the token's subject no longer exists or is disabled")
 	switch c.SubjectType {
 	case gatehouse.ActorApplication:
-		app, err := s.Store.GetApplicationByClientID(ctx, envID, c.ClientID)
+		app, err := s.applicationByClientID(ctx, envID, c.ClientID)
 		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 			return nil, refuse
 		}

@@ -17,18 +17,40 @@ const auditColumns = `env_id, seq, id, occurred_on, actor_type, actor_id, action
 // lock, so concurrent appends queue and the chain never forks.
 func (r repos) AppendAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) (err error) {
 	defer r.observed("AppendAuditEvent")(&err)
-	return r.atomically(ctx, func(r repos) error {
-		if _, err := r.q.ExecContext(ctx, `INSERT INTO audit_heads (env_id, seq, hash) VALUES ($1, 0, $2)
-			ON CONFLICT (env_id) DO NOTHING`, e.EnvironmentID, gatehouse.AuditGenesis); err != nil {
-			return err
+	return r.atomically(ctx, func(r repos) error { return r.appendAudit(ctx, []*gatehouse.AuditEvent{e}) })
+}
+
+// AppendAuditEvents appends a batch, reading and moving each
+// environment's head once.
+func (r repos) AppendAuditEvents(ctx context.Context, events []*gatehouse.AuditEvent) (err error) {
+	defer r.observed("AppendAuditEvents")(&err)
+	return r.atomically(ctx, func(r repos) error { return r.appendAudit(ctx, events) })
+}
+
+type auditHead struct {
+	seq  int64
+	hash string
+}
+
+func (r repos) appendAudit(ctx context.Context, events []*gatehouse.AuditEvent) error {
+	heads := map[string]*auditHead{}
+	var order []string
+	for _, e := range events {
+		h := heads[e.EnvironmentID]
+		if h == nil {
+			if _, err := r.q.ExecContext(ctx, `INSERT INTO audit_heads (env_id, seq, hash) VALUES ($1, 0, $2)
+				ON CONFLICT (env_id) DO NOTHING`, e.EnvironmentID, gatehouse.AuditGenesis); err != nil {
+				return err
+			}
+			h = &auditHead{}
+			if err := r.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE env_id = $1`+r.d.ForUpdate,
+				e.EnvironmentID).Scan(&h.seq, &h.hash); err != nil {
+				return err
+			}
+			heads[e.EnvironmentID] = h
+			order = append(order, e.EnvironmentID)
 		}
-		var seq int64
-		var prev string
-		if err := r.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE env_id = $1`+r.d.ForUpdate,
-			e.EnvironmentID).Scan(&seq, &prev); err != nil {
-			return err
-		}
-		e.Seq, e.PrevHash = seq+1, prev
+		e.Seq, e.PrevHash = h.seq+1, h.hash
 		if e.Details == nil {
 			e.Details = map[string]string{}
 		}
@@ -43,10 +65,15 @@ func (r repos) AppendAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) (e
 			e.TargetID, e.Outcome, e.ClientIP, e.UserAgent, string(details), e.PrevHash, e.Hash); err != nil {
 			return err
 		}
-		_, err = r.q.ExecContext(ctx, `UPDATE audit_heads SET seq = $2, hash = $3 WHERE env_id = $1`,
-			e.EnvironmentID, e.Seq, e.Hash)
-		return err
-	})
+		h.seq, h.hash = e.Seq, e.Hash
+	}
+	for _, envID := range order {
+		h := heads[envID]
+		if _, err := r.q.ExecContext(ctx, `UPDATE audit_heads SET seq = $2, hash = $3 WHERE env_id = $1`, envID, h.seq, h.hash); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // atomically runs fn in a transaction of its own, or in the caller's.

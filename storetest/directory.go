@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ var directoryTests = []struct {
 	{"ApplicationsCRUD", testDirApplications},
 	{"UpdateApplicationDuplicateClientID", testDirUpdateApplicationConflict},
 	{"AuditChain", testDirAuditChain},
+	{"AuditBatch", testDirAuditBatch},
 	{"AuditConcurrentAppends", testDirAuditConcurrentAppends},
 	{"AuditAppendRollsBack", testDirAuditAppendRollsBack},
 	{"AuditListFilters", testDirAuditList},
@@ -1422,4 +1424,45 @@ func testDirAuditHeadAndDelete(t *testing.T, s gatehouse.Store) {
 		t.Fatalf("globex's log after deleting acme: %+v", events)
 	}
 	dirCheckChain(t, s, "globex", events)
+}
+
+// testDirAuditBatch appends one batch across two environments: each chain
+// continues where it was, in batch order; a batch naming a missing
+// environment stores nothing.
+func testDirAuditBatch(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	newEnv(t, s, "acme")
+	newEnv(t, s, "globex")
+	ev := func(env, action string) *gatehouse.AuditEvent {
+		return &gatehouse.AuditEvent{EnvironmentID: env, ID: gatehouse.NewID(), Time: now(), ActorType: gatehouse.ActorOperator,
+			ActorID: "cli", Action: action, Outcome: gatehouse.OutcomeSuccess}
+	}
+	must(t, s.AppendAuditEvent(ctx, ev("acme", "FIRST")))
+	batch := []*gatehouse.AuditEvent{ev("acme", "A2"), ev("globex", "G1"), ev("acme", "A3"), ev("globex", "G2")}
+	must(t, s.AppendAuditEvents(ctx, batch))
+	for env, want := range map[string][]string{"acme": {"FIRST", "A2", "A3"}, "globex": {"G1", "G2"}} {
+		var got []string
+		prev := gatehouse.AuditGenesis
+		must(t, s.WalkAuditEvents(ctx, env, func(e *gatehouse.AuditEvent) error {
+			if e.Seq != int64(len(got)+1) || e.PrevHash != prev || e.ComputeHash() != e.Hash {
+				t.Errorf("%s event %d breaks the chain", env, e.Seq)
+			}
+			got, prev = append(got, e.Action), e.Hash
+			return nil
+		}))
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s chain %v, want %v", env, got, want)
+		}
+		seq, head, err := s.AuditHead(ctx, env)
+		must(t, err)
+		if seq != int64(len(want)) || head != prev {
+			t.Fatalf("%s head %d %s, want %d %s", env, seq, head, len(want), prev)
+		}
+	}
+	if err := s.AppendAuditEvents(ctx, []*gatehouse.AuditEvent{ev("acme", "LOST"), ev("nowhere", "X")}); err == nil {
+		t.Fatal("a batch naming a missing environment was stored")
+	}
+	if seq, _, _ := s.AuditHead(ctx, "acme"); seq != 3 {
+		t.Fatalf("a failed batch moved acme's head to %d", seq)
+	}
 }

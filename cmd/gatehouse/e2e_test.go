@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/postgres/pgtest"
 )
@@ -103,21 +104,32 @@ func TestCLIChangesAreSeenByARunningServer(t *testing.T) {
 		created.Environment.Status != "ACTIVE" || created.Admin.Username != "admin" || len(created.Admin.TemporaryPassword) != 20 {
 		t.Fatalf("env create printed %+v", created)
 	}
-	if code, body := get(t, jwks); code != http.StatusOK || !strings.Contains(body, `"kty":"EC"`) {
-		t.Fatalf("the server does not see the new environment: %d %s", code, body)
+	// The contract: a running server sees a CLI change within a second
+	// (its caches keep hot reads for half of that).
+	seen := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			code, body := get(t, jwks)
+			if code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: JWKS still answers %d %s a second later, want %d", what, code, body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	seen("create", http.StatusOK)
+	if _, body := get(t, jwks); !strings.Contains(body, `"kty":"EC"`) {
+		t.Fatalf("JWKS of the new environment: %s", body)
 	}
 	mustGH(t, dir, nil, "env", "disable", "acme")
-	if code, _ := get(t, jwks); code != http.StatusNotFound {
-		t.Fatalf("JWKS of a disabled environment: %d, want 404", code)
-	}
+	seen("disable", http.StatusNotFound)
 	mustGH(t, dir, nil, "env", "enable", "acme")
-	if code, _ := get(t, jwks); code != http.StatusOK {
-		t.Fatalf("JWKS after enable: %d", code)
-	}
+	seen("enable", http.StatusOK)
 	mustGH(t, dir, nil, "env", "delete", "acme", "--yes")
-	if code, _ := get(t, jwks); code != http.StatusNotFound {
-		t.Fatalf("JWKS after delete: %d", code)
-	}
+	seen("delete", http.StatusNotFound)
 	if code, _ := get(t, s.url+"/system/oauth2/jwks"); code != http.StatusOK {
 		t.Fatalf("deleting acme touched system: %d", code)
 	}
