@@ -242,7 +242,7 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request, p *pr
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	env, err := s.svc.CreateEnvironment(r.Context(), service.NewEnvironment{ID: in.ID, DisplayName: in.DisplayName, AdminUsername: in.AdminUsername})
+	env, err := s.svc.CreateEnvironment(r.Context(), p.actor, service.NewEnvironment{ID: in.ID, DisplayName: in.DisplayName, AdminUsername: in.AdminUsername})
 	if err != nil {
 		return err
 	}
@@ -265,7 +265,7 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request, p *pr
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	env, err := s.svc.UpdateEnvironment(r.Context(), r.PathValue("id"), service.EnvironmentChange{DisplayName: in.DisplayName, Status: in.Status})
+	env, err := s.svc.UpdateEnvironment(r.Context(), p.actor, r.PathValue("id"), service.EnvironmentChange{DisplayName: in.DisplayName, Status: in.Status})
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request, p *pr
 }
 
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := s.svc.DeleteEnvironment(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.svc.DeleteEnvironment(r.Context(), p.actor, r.PathValue("id")); err != nil {
 		return err
 	}
 	return noContent(w)

@@ -86,7 +86,7 @@ func newAPI(t *testing.T) *apiHarness {
 		t.Fatal(err)
 	}
 	for _, env := range []string{"acme", "globex"} {
-		if _, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: env}); err != nil {
+		if _, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: env}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +156,7 @@ func (h *apiHarness) newRole(env string) *gatehouse.Role {
 func (h *apiHarness) newEnvironment() string {
 	h.t.Helper()
 	id := "tmp-" + h.next()
-	if _, err := h.svc.CreateEnvironment(context.Background(), service.NewEnvironment{ID: id}); err != nil {
+	if _, err := h.svc.CreateEnvironment(context.Background(), service.OperatorActor(), service.NewEnvironment{ID: id}); err != nil {
 		h.t.Fatal(err)
 	}
 	return id
@@ -618,7 +618,7 @@ func TestTokenEndpoint(t *testing.T) {
 	sleepy := h.newApp(sleepyID, gatehouse.AppTypeService, []string{envAdmin})
 	h.mustToken(sleepyID, sleepy)
 	disabled := gatehouse.EnvironmentDisabled
-	if _, err := h.svc.UpdateEnvironment(context.Background(), sleepyID, service.EnvironmentChange{Status: &disabled}); err != nil {
+	if _, err := h.svc.UpdateEnvironment(context.Background(), service.OperatorActor(), sleepyID, service.EnvironmentChange{Status: &disabled}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1092,7 +1092,7 @@ func TestAPITokenAttacks(t *testing.T) {
 	sleepyUsers := "/environments/" + sleepyID + "/users"
 	wantStatus(t, "before the environment is disabled", h.do("GET", sleepyUsers, sleepyToken, ""), 200)
 	disabled := gatehouse.EnvironmentDisabled
-	if _, err := h.svc.UpdateEnvironment(ctx, sleepyID, service.EnvironmentChange{Status: &disabled}); err != nil {
+	if _, err := h.svc.UpdateEnvironment(ctx, service.OperatorActor(), sleepyID, service.EnvironmentChange{Status: &disabled}); err != nil {
 		t.Fatal(err)
 	}
 	r := h.do("GET", sleepyUsers, sleepyToken, "")

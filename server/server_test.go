@@ -28,7 +28,7 @@ func newServer(t *testing.T) (*httptest.Server, *service.Service, *server.Metric
 	t.Cleanup(func() { store.Close() })
 	kr, _ := keyring.New(keyring.Generate())
 	svc := &service.Service{Store: store, Keyring: kr}
-	if _, err := svc.CreateEnvironment(context.Background(), service.NewEnvironment{ID: "acme"}); err != nil {
+	if _, err := svc.CreateEnvironment(context.Background(), service.OperatorActor(), service.NewEnvironment{ID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(server.New(svc, slog.New(slog.DiscardHandler), metrics))

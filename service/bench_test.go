@@ -22,7 +22,7 @@ func BenchmarkCreateUser(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			svc := newService(b)
-			if _, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: "acme"}); err != nil {
+			if _, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: "acme"}); err != nil {
 				b.Fatal(err)
 			}
 			var n atomic.Int64

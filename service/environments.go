@@ -38,12 +38,20 @@ type AdminCredentials struct {
 
 // CreateEnvironment creates an environment with its administrator, the BASIC
 // password policy and a signing key, all in one transaction.
-func (s *Service) CreateEnvironment(ctx context.Context, in NewEnvironment) (*CreatedEnvironment, error) {
+func (s *Service) CreateEnvironment(ctx context.Context, actor Actor, in NewEnvironment) (*CreatedEnvironment, error) {
 	if err := gatehouse.ValidateEnvironmentID(in.ID); err != nil {
 		return nil, err
 	}
-	return s.createEnvironment(ctx, in)
+	return s.createEnvironment(ctx, actor, in)
 }
+
+// Audit actions of environments, recorded in the system environment's log
+// (the environment's own log starts with its creation).
+const (
+	ActionEnvironmentCreated = "ENVIRONMENT_CREATED"
+	ActionEnvironmentUpdated = "ENVIRONMENT_UPDATED"
+	ActionEnvironmentDeleted = "ENVIRONMENT_DELETED"
+)
 
 // Bootstrap creates the built-in system environment and its first operator
 // on a new store. It returns nil when the system environment exists already.
@@ -53,14 +61,14 @@ func (s *Service) Bootstrap(ctx context.Context) (*CreatedEnvironment, error) {
 	} else if gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
 		return nil, err
 	}
-	created, err := s.createEnvironment(ctx, NewEnvironment{ID: gatehouse.SystemEnvironmentID, DisplayName: "Operators"})
+	created, err := s.createEnvironment(ctx, OperatorActor(), NewEnvironment{ID: gatehouse.SystemEnvironmentID, DisplayName: "Operators"})
 	if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
 		return nil, nil // another process bootstrapped first
 	}
 	return created, err
 }
 
-func (s *Service) createEnvironment(ctx context.Context, in NewEnvironment) (*CreatedEnvironment, error) {
+func (s *Service) createEnvironment(ctx context.Context, actor Actor, in NewEnvironment) (*CreatedEnvironment, error) {
 	now := s.now()
 	if in.DisplayName == "" {
 		in.DisplayName = in.ID
@@ -106,8 +114,12 @@ func (s *Service) createEnvironment(ctx context.Context, in NewEnvironment) (*Cr
 			func() error { return s.seedRoles(ctx, r, env.ID) },
 			func() error { _, err := s.clientSecretKey(ctx, r, env.ID); return err },
 			func() error {
-				return s.audit(ctx, r, env.ID, OperatorActor(), Change{Action: "ENVIRONMENT_CREATED", TargetType: "ENVIRONMENT", TargetID: env.ID,
-					Details: map[string]string{"admin": admin.Username}})
+				change := Change{Action: ActionEnvironmentCreated, TargetType: "ENVIRONMENT", TargetID: env.ID,
+					Details: map[string]string{"admin": admin.Username}}
+				if err := s.audit(ctx, r, env.ID, actor, change); err != nil || env.ID == gatehouse.SystemEnvironmentID {
+					return err
+				}
+				return s.auditOperation(ctx, r, actor, change)
 			},
 		} {
 			if err := step(); err != nil {
@@ -179,7 +191,7 @@ type EnvironmentChange struct {
 
 // UpdateEnvironment changes an environment's display name or status. The
 // system environment cannot be disabled.
-func (s *Service) UpdateEnvironment(ctx context.Context, id string, change EnvironmentChange) (*gatehouse.Environment, error) {
+func (s *Service) UpdateEnvironment(ctx context.Context, actor Actor, id string, change EnvironmentChange) (*gatehouse.Environment, error) {
 	var env *gatehouse.Environment
 	err := s.Store.InTx(ctx, func(r gatehouse.Repositories) error {
 		var err error
@@ -199,19 +211,28 @@ func (s *Service) UpdateEnvironment(ctx context.Context, id string, change Envir
 			return err
 		}
 		env.UpdatedOn = s.now()
-		return r.UpdateEnvironment(ctx, env)
+		if err := r.UpdateEnvironment(ctx, env); err != nil {
+			return err
+		}
+		return s.auditOperation(ctx, r, actor, Change{Action: ActionEnvironmentUpdated, TargetType: "ENVIRONMENT",
+			TargetID: id, Details: map[string]string{"displayName": env.DisplayName, "status": env.Status}})
 	})
 	s.cache.forgetEnvironment(id)
 	return env, err
 }
 
 // DeleteEnvironment deletes an environment and everything in it.
-func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
+func (s *Service) DeleteEnvironment(ctx context.Context, actor Actor, id string) error {
 	if id == gatehouse.SystemEnvironmentID {
 		return gatehouse.Errorf(gatehouse.EINVALID, "the system environment cannot be deleted")
 	}
 	defer s.cache.forgetEnvironment(id)
-	return s.Store.DeleteEnvironment(ctx, id)
+	return s.Store.InTx(ctx, func(r gatehouse.Repositories) error {
+		if err := r.DeleteEnvironment(ctx, id); err != nil {
+			return err
+		}
+		return s.auditOperation(ctx, r, actor, Change{Action: ActionEnvironmentDeleted, TargetType: "ENVIRONMENT", TargetID: id})
+	})
 }
 
 // ActiveEnvironment returns an environment that may serve requests: an
@@ -246,4 +267,16 @@ func (s *Service) JWKS(ctx context.Context, envID string) ([]byte, error) {
 // signingKeys lists an environment's keys, cached briefly.
 func (s *Service) signingKeys(ctx context.Context, envID string) ([]*gatehouse.SigningKey, error) {
 	return s.cache.keys.get(envID, func() ([]*gatehouse.SigningKey, error) { return s.Store.ListSigningKeys(ctx, envID) })
+}
+
+// auditOperation records an operator's action in the system environment's
+// log. A store without a system environment (only in tests of the service
+// alone) has no log to write to.
+func (s *Service) auditOperation(ctx context.Context, r gatehouse.Repositories, actor Actor, c Change) error {
+	if _, err := r.GetEnvironment(ctx, gatehouse.SystemEnvironmentID); gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return s.audit(ctx, r, gatehouse.SystemEnvironmentID, actor, c)
 }

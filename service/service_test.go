@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -34,7 +35,7 @@ func newService(t testing.TB) *service.Service {
 func TestCreateEnvironment(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
-	created, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: "acme"})
+	created, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestCreateEnvironment(t *testing.T) {
 	}
 
 	// A secret moved to another environment does not decrypt there.
-	if _, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: "globex"}); err != nil {
+	if _, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: "globex"}); err != nil {
 		t.Fatal(err)
 	}
 	sec, _ := svc.Store.GetSecret(ctx, "acme", keys[0].SecretName)
@@ -96,7 +97,7 @@ func TestCreateEnvironment(t *testing.T) {
 func TestCreateEnvironmentIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
-	_, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: "acme", AdminUsername: string(make([]byte, 300))})
+	_, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: "acme", AdminUsername: string(make([]byte, 300))})
 	if gatehouse.ErrorCode(err) != gatehouse.EINVALID {
 		t.Fatalf("bad admin username: %v", err)
 	}
@@ -122,7 +123,7 @@ func TestReencryptSecrets(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	for _, id := range []string{"acme", "globex", "initech"} {
-		if _, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: id}); err != nil {
+		if _, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,5 +170,43 @@ func TestReencryptSecrets(t *testing.T) {
 	svc.Keyring = newKR
 	if got := digest(svc); len(got) != 6 {
 		t.Fatal("a failed rotation changed secrets")
+	}
+}
+
+// TestOperatorActionsAreAudited: creating, changing and deleting an
+// environment is recorded, with its actor, in the system environment's log.
+func TestOperatorActionsAreAudited(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	if _, err := svc.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	op := service.Actor{Type: gatehouse.ActorApplication, ID: "ops-tool", ClientIP: "127.0.0.1"}
+	if _, err := svc.CreateEnvironment(ctx, op, service.NewEnvironment{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	name := "Acme"
+	if _, err := svc.UpdateEnvironment(ctx, op, "acme", service.EnvironmentChange{DisplayName: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteEnvironment(ctx, op, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := svc.ListAuditEvents(ctx, gatehouse.SystemEnvironmentID, gatehouse.AuditFilter{ActorID: "ops-tool", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range page.Items {
+		if e.TargetID != "acme" || e.ClientIP != "127.0.0.1" {
+			t.Errorf("event %+v", e)
+		}
+		actions = append(actions, e.Action)
+	}
+	if got := fmt.Sprint(actions); got != "[ENVIRONMENT_DELETED ENVIRONMENT_UPDATED ENVIRONMENT_CREATED]" {
+		t.Fatalf("system log: %s", got)
+	}
+	if report, err := svc.VerifyAuditChain(ctx, gatehouse.SystemEnvironmentID); err != nil || !report.Valid {
+		t.Fatalf("system chain: %+v %v", report, err)
 	}
 }

@@ -22,7 +22,7 @@ func newClockedService(t *testing.T) (*service.Service, *clock) {
 	svc := newService(t)
 	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	svc.Now = c.now
-	if _, err := svc.CreateEnvironment(context.Background(), service.NewEnvironment{ID: "acme"}); err != nil {
+	if _, err := svc.CreateEnvironment(context.Background(), service.OperatorActor(), service.NewEnvironment{ID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	return svc, c

@@ -74,7 +74,7 @@ func seedEnvironments(b *testing.B, dataDir string, n int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 2 {
-				if _, err := svc.CreateEnvironment(ctx, service.NewEnvironment{ID: fmt.Sprintf("env-%04d", i)}); err != nil {
+				if _, err := svc.CreateEnvironment(ctx, service.OperatorActor(), service.NewEnvironment{ID: fmt.Sprintf("env-%04d", i)}); err != nil {
 					b.Error(err)
 					return
 				}

@@ -38,7 +38,7 @@ printed once and must be changed at first sign-in.`,
 			name, _ := cmd.Flags().GetString("display-name")
 			admin, _ := cmd.Flags().GetString("admin-username")
 			return withApp(cmd, func(a *app) error {
-				created, err := a.svc.CreateEnvironment(cmd.Context(), service.NewEnvironment{ID: args[0], DisplayName: name, AdminUsername: admin})
+				created, err := a.svc.CreateEnvironment(cmd.Context(), service.OperatorActor(), service.NewEnvironment{ID: args[0], DisplayName: name, AdminUsername: admin})
 				if err != nil {
 					return err
 				}
@@ -126,7 +126,7 @@ func envUpdateCmd() *cobra.Command {
 			}
 			name, _ := cmd.Flags().GetString("display-name")
 			return withApp(cmd, func(a *app) error {
-				env, err := a.svc.UpdateEnvironment(cmd.Context(), args[0], service.EnvironmentChange{DisplayName: &name})
+				env, err := a.svc.UpdateEnvironment(cmd.Context(), service.OperatorActor(), args[0], service.EnvironmentChange{DisplayName: &name})
 				if err != nil {
 					return err
 				}
@@ -146,7 +146,7 @@ func envStatusCmd(verb, status, short string) *cobra.Command {
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withApp(cmd, func(a *app) error {
-				env, err := a.svc.UpdateEnvironment(cmd.Context(), args[0], service.EnvironmentChange{Status: &status})
+				env, err := a.svc.UpdateEnvironment(cmd.Context(), service.OperatorActor(), args[0], service.EnvironmentChange{Status: &status})
 				if err != nil {
 					return err
 				}
@@ -168,7 +168,7 @@ func envDeleteCmd() *cobra.Command {
 				return usageError{fmt.Errorf("deleting %s removes all its users, applications and keys for good: add --yes to confirm", args[0])}
 			}
 			return withApp(cmd, func(a *app) error {
-				if err := a.svc.DeleteEnvironment(cmd.Context(), args[0]); err != nil {
+				if err := a.svc.DeleteEnvironment(cmd.Context(), service.OperatorActor(), args[0]); err != nil {
 					return err
 				}
 				return printOut(cmd, map[string]any{"id": args[0], "deleted": true}, func(w io.Writer) {
