@@ -38,7 +38,9 @@ postgres:
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: store reads on both engines, start-to-ready and idle RSS
+## bench: store reads and 1,000,000-user lists on both engines, user creation, start-to-ready and idle RSS
 bench: postgres
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./sqlite ./postgres
+	$(GO) test -run '^$$' -bench Store -benchtime 2000x ./sqlite ./postgres
+	$(GO) test -run '^$$' -bench ListUsers -benchtime 100x -timeout 90m ./sqlite ./postgres
+	$(GO) test -run '^$$' -bench CreateUser -benchtime 3s ./service
 	$(GO) test -run '^$$' -bench ServeStartToReady -benchtime 5x ./cmd/gatehouse
