@@ -4,6 +4,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -39,13 +40,41 @@ func dialect() (sqlstore.Dialect, error) {
 		Optimize: "ANALYZE",
 		// With a non-C collation, LIKE 'p%' can use only text_pattern_ops
 		// indexes.
-		Migrations: map[int64][]string{3: {
-			`CREATE INDEX users_username_pattern ON users (env_id, username_lower text_pattern_ops)`,
-			`CREATE INDEX users_email_pattern ON users (env_id, primary_email_lower text_pattern_ops)`,
-			`CREATE INDEX users_first_name_pattern ON users (env_id, first_name_lower text_pattern_ops)`,
-			`CREATE INDEX users_last_name_pattern ON users (env_id, last_name_lower text_pattern_ops)`,
-		}},
+		Migrations: map[int64]func(context.Context, *sql.Tx) error{
+			3: sqlstore.Statements(
+				`CREATE INDEX users_username_pattern ON users (env_id, username_lower text_pattern_ops)`,
+				`CREATE INDEX users_email_pattern ON users (env_id, primary_email_lower text_pattern_ops)`,
+				`CREATE INDEX users_first_name_pattern ON users (env_id, first_name_lower text_pattern_ops)`,
+				`CREATE INDEX users_last_name_pattern ON users (env_id, last_name_lower text_pattern_ops)`,
+			),
+			4: trigramIndexes,
+		},
 	}, nil
+}
+
+// trigramIndexes lets LIKE '%…%' on the user search columns use GIN
+// trigram indexes. pg_trgm is a trusted extension, so a database owner may
+// create it; where it cannot be had, searches still work, by scanning.
+func trigramIndexes(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT trgm`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`); err != nil {
+		_, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT trgm`)
+		return rerr
+	}
+	var schema string
+	if err := tx.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		WHERE e.extname = 'pg_trgm'`).Scan(&schema); err != nil {
+		return err
+	}
+	opclass := pgx.Identifier{schema, "gin_trgm_ops"}.Sanitize()
+	for _, column := range []string{"username_lower", "primary_email_lower", "first_name_lower", "last_name_lower"} {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX users_%s_trgm ON users USING gin (%s %s)`, column, column, opclass)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value

@@ -25,3 +25,9 @@ func BenchmarkListUsers(b *testing.B) {
 	defer s.Close()
 	storetest.BenchListUsers(b, s, storetest.ListBenchUsers())
 }
+
+func TestDeleteEnvironmentLeavesNoRows(t *testing.T) {
+	s := pgtest.Open(t)
+	defer s.Close()
+	storetest.RunRowCounts(t, s)
+}

@@ -40,8 +40,42 @@ func dialect(path string) sqlstore.Dialect {
 		// analysis_limit bounds the work; 0x10002 analyses tables that
 		// never were, as the SQLite documentation advises for long-lived
 		// connections.
-		Optimize: "PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002",
+		Optimize:   "PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002",
+		Migrations: map[int64]func(context.Context, *sql.Tx) error{4: sqlstore.Statements(userSearch...)},
+		Substring: func(column, placeholder string) string {
+			return `id IN (SELECT m.id FROM user_search s JOIN user_search_map m ON m.doc = s.rowid
+				WHERE m.env_id = $1 AND s.` + column + ` LIKE ` + placeholder + `)`
+		},
 	}
+}
+
+// userSearch is an FTS5 trigram index of the user search columns, kept by
+// triggers, so that LIKE '%…%' filters need not read every user. Its rows
+// are tied to users through user_search_map, whose keys survive VACUUM.
+var userSearch = []string{
+	`CREATE VIRTUAL TABLE user_search USING fts5(username_lower, primary_email_lower, first_name_lower,
+		last_name_lower, tokenize = 'trigram', detail = none)`,
+	`CREATE TABLE user_search_map (env_id TEXT NOT NULL, id TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (env_id, id))`,
+	`CREATE INDEX user_search_map_doc ON user_search_map (doc)`,
+	`INSERT INTO user_search (rowid, username_lower, primary_email_lower, first_name_lower, last_name_lower)
+		SELECT rowid, username_lower, primary_email_lower, first_name_lower, last_name_lower FROM users`,
+	`INSERT INTO user_search_map (env_id, id, doc) SELECT env_id, id, rowid FROM users`,
+	`CREATE TRIGGER user_search_insert AFTER INSERT ON users BEGIN
+		INSERT INTO user_search (username_lower, primary_email_lower, first_name_lower, last_name_lower)
+			VALUES (new.username_lower, new.primary_email_lower, new.first_name_lower, new.last_name_lower);
+		INSERT INTO user_search_map (env_id, id, doc) VALUES (new.env_id, new.id, last_insert_rowid());
+	END`,
+	`CREATE TRIGGER user_search_update AFTER UPDATE ON users
+	WHEN old.username_lower IS NOT new.username_lower OR old.primary_email_lower IS NOT new.primary_email_lower
+		OR old.first_name_lower IS NOT new.first_name_lower OR old.last_name_lower IS NOT new.last_name_lower BEGIN
+		UPDATE user_search SET username_lower = new.username_lower, primary_email_lower = new.primary_email_lower,
+			first_name_lower = new.first_name_lower, last_name_lower = new.last_name_lower
+		WHERE rowid = (SELECT doc FROM user_search_map WHERE env_id = old.env_id AND id = old.id);
+	END`,
+	`CREATE TRIGGER user_search_delete AFTER DELETE ON users BEGIN
+		DELETE FROM user_search WHERE rowid = (SELECT doc FROM user_search_map WHERE env_id = old.env_id AND id = old.id);
+		DELETE FROM user_search_map WHERE env_id = old.env_id AND id = old.id;
+	END`,
 }
 
 // Open opens (creating if needed) the store in dataDir. With migrate, pending

@@ -39,3 +39,12 @@ func BenchmarkListUsers(b *testing.B) {
 	defer s.Close()
 	storetest.BenchListUsers(b, s, storetest.ListBenchUsers())
 }
+
+func TestDeleteEnvironmentLeavesNoRows(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunRowCounts(t, s)
+}

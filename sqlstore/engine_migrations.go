@@ -13,10 +13,8 @@ import (
 func engineMigrations(d Dialect) []*goose.Migration {
 	run := func(version int64) *goose.GoFunc {
 		return &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-			for _, stmt := range d.Migrations[version] {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return err
-				}
+			if m := d.Migrations[version]; m != nil {
+				return m(ctx, tx)
 			}
 			return nil
 		}}
@@ -24,5 +22,19 @@ func engineMigrations(d Dialect) []*goose.Migration {
 	return []*goose.Migration{
 		// 3: prefix searches on the lower-cased user columns.
 		goose.NewGoMigration(3, run(3), &goose.GoFunc{}),
+		// 4: substring searches (a filter that starts with %) on them.
+		goose.NewGoMigration(4, run(4), &goose.GoFunc{}),
+	}
+}
+
+// Statements is a migration that runs SQL statements in order.
+func Statements(stmts ...string) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		for _, stmt := range stmts {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

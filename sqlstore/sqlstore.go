@@ -36,9 +36,13 @@ type Dialect struct {
 	// values starting with p (binary collation), so that an index can serve
 	// a prefix search; PostgreSQL serves LIKE 'p%' from its own indexes.
 	BytewisePrefix bool
-	// Migrations are the engine's own statements for the versions that
+	// Migrations are the engine's own steps for the versions that
 	// engineMigrations lists.
-	Migrations map[int64][]string
+	Migrations map[int64]func(context.Context, *sql.Tx) error
+	// Substring returns a condition that lets an index find the users of
+	// environment $1 whose lower-cased column matches the LIKE pattern in
+	// placeholder, or "" when a plain LIKE already can.
+	Substring func(column, placeholder string) string
 	// Optimize refreshes the query planner's statistics, where the engine
 	// does not do it by itself.
 	Optimize string

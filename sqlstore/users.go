@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -181,9 +182,15 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		case strings.Contains(value, "%"):
 			lower := strings.ToLower(value)
 			add(lowerColumn+` LIKE ? ESCAPE '\'`, likePattern(lower))
-			if prefix, ok := strings.CutSuffix(lower, "%"); ok && r.d.BytewisePrefix && prefix != "" && !strings.Contains(prefix, "%") {
+			prefix, _, _ := strings.Cut(lower, "%")
+			switch {
+			case prefix != "" && r.d.BytewisePrefix:
 				add(lowerColumn+" >= ?", prefix)
 				add(lowerColumn+" < ?", prefixEnd(prefix))
+			// An index's LIKE takes no ESCAPE: patterns with _ or \ scan.
+			case prefix == "" && r.d.Substring != nil && hasTrigram(lower) && likePattern(lower) == lower:
+				args = append(args, likePattern(lower))
+				where = append(where, r.d.Substring(lowerColumn, "$"+strconv.Itoa(len(args))))
 			}
 		case column == lowerColumn:
 			add(column+" = ?", strings.ToLower(value))
@@ -230,6 +237,17 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		return nil, err
 	}
 	return users, r.loadRolesOf(ctx, envID, users)
+}
+
+// hasTrigram reports whether a LIKE pattern holds three characters in a row
+// without a wildcard, which a trigram index needs to narrow a search.
+func hasTrigram(pattern string) bool {
+	for _, part := range strings.Split(pattern, "%") {
+		if utf8.RuneCountInString(part) >= 3 {
+			return true
+		}
+	}
+	return false
 }
 
 // prefixEnd is the least string greater than every string starting with

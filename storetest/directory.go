@@ -41,6 +41,7 @@ var directoryTests = []struct {
 	{"UpdateApplicationDuplicateClientID", testDirUpdateApplicationConflict},
 	{"AuditChain", testDirAuditChain},
 	{"AuditBatch", testDirAuditBatch},
+	{"SubstringSearchFollowsWrites", testDirSubstringSearch},
 	{"AuditConcurrentAppends", testDirAuditConcurrentAppends},
 	{"AuditAppendRollsBack", testDirAuditAppendRollsBack},
 	{"AuditListFilters", testDirAuditList},
@@ -1464,5 +1465,55 @@ func testDirAuditBatch(t *testing.T, s gatehouse.Store) {
 	}
 	if seq, _, _ := s.AuditHead(ctx, "acme"); seq != 3 {
 		t.Fatalf("a failed batch moved acme's head to %d", seq)
+	}
+}
+
+// testDirSubstringSearch: a filter that starts with % finds users as they
+// are after every create, rename and delete, in their environment only.
+func testDirSubstringSearch(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	newEnv(t, s, "acme")
+	newEnv(t, s, "globex")
+	find := func(env, email string) []string {
+		t.Helper()
+		users, err := s.ListUsers(ctx, env, gatehouse.UserFilter{PrimaryEmail: email, Limit: 100})
+		must(t, err)
+		var names []string
+		for _, u := range users {
+			names = append(names, u.Username)
+		}
+		return names
+	}
+	var made []*gatehouse.User
+	for i, email := range []string{"Ann@Corp.example", "bob@corp.example", "cat@other.example"} {
+		u := newUser("acme", fmt.Sprintf("u%d", i))
+		u.PrimaryEmail = email
+		must(t, s.CreateUser(ctx, u))
+		made = append(made, u)
+	}
+	g := newUser("globex", "g0")
+	g.PrimaryEmail = "gil@corp.example"
+	must(t, s.CreateUser(ctx, g))
+	if got := fmt.Sprint(find("acme", "%@CORP.example")); got != "[u0 u1]" {
+		t.Fatalf("search after create: %s", got)
+	}
+	made[0].PrimaryEmail = "ann@elsewhere.example"
+	must(t, s.UpdateUser(ctx, made[0]))
+	made[2].PrimaryEmail = "cat@corp.example"
+	must(t, s.UpdateUser(ctx, made[2]))
+	if got := fmt.Sprint(find("acme", "%corp.ex%")); got != "[u1 u2]" {
+		t.Fatalf("search after renames: %s", got)
+	}
+	must(t, s.DeleteUser(ctx, "acme", made[1].ID))
+	if got := fmt.Sprint(find("acme", "%corp.ex%")); got != "[u2]" {
+		t.Fatalf("search after delete: %s", got)
+	}
+	if got := fmt.Sprint(find("globex", "%corp.ex%")); got != "[g0]" {
+		t.Fatalf("globex search: %s", got)
+	}
+	must(t, s.DeleteEnvironment(ctx, "acme"))
+	newEnv(t, s, "acme")
+	if got := find("acme", "%corp.ex%"); len(got) != 0 {
+		t.Fatalf("a re-created environment finds the old users: %v", got)
 	}
 }
