@@ -258,7 +258,20 @@ type UserFilter struct {
 	Type, Status                                string
 	CreatedFrom, CreatedTo                      *time.Time
 	UpdatedFrom, UpdatedTo                      *time.Time
-	// After is the id the page starts after; users come in id order.
-	After string
-	Limit int
+	// Order is how users come: by id (the default, oldest first), or by
+	// creation or update time and then id, which a filter on that time
+	// range should use so that one index serves both range and order.
+	Order string
+	// After is the position the page starts after: an id, and for the
+	// time orders also that user's time.
+	After     string
+	AfterTime time.Time
+	Limit     int
 }
+
+// User list orders.
+const (
+	OrderByID      = ""
+	OrderByCreated = "created"
+	OrderByUpdated = "updated"
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,12 +169,18 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 	if f.Limit < 1 || f.Limit > MaxPageSize {
 		return nil, gatehouse.Errorf(gatehouse.EINVALID, "limit must be between 1 and %d", MaxPageSize)
 	}
+	// A time-range filter lists in that time's order, so that one index
+	// serves the range and the order.
+	switch {
+	case f.CreatedFrom != nil || f.CreatedTo != nil:
+		f.Order = gatehouse.OrderByCreated
+	case f.UpdatedFrom != nil || f.UpdatedTo != nil:
+		f.Order = gatehouse.OrderByUpdated
+	}
 	if cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) > 64 {
-			return nil, gatehouse.Errorf(gatehouse.EINVALID, "cursor is not one this server gave")
+		if err := decodeUserCursor(cursor, &f); err != nil {
+			return nil, err
 		}
-		f.After = string(after)
 	}
 	limit := f.Limit
 	f.Limit++
@@ -184,13 +191,44 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 	page := &UserPage{Items: users}
 	if len(users) > limit {
 		page.Items = users[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(users[limit-1].ID))
+		page.NextCursor = encodeUserCursor(f.Order, users[limit-1])
 	}
 	p, _ := s.Store.GetPasswordPolicy(ctx, envID)
 	for _, u := range page.Items {
 		u.PasswordState = u.EffectivePasswordState(p, s.now())
 	}
 	return page, nil
+}
+
+// A user cursor is opaque to clients: the order, the last user's time in
+// that order, and its id.
+func encodeUserCursor(order string, last *gatehouse.User) string {
+	at := int64(0)
+	switch order {
+	case gatehouse.OrderByCreated:
+		at = last.CreatedOn.UnixMicro()
+	case gatehouse.OrderByUpdated:
+		at = last.UpdatedOn.UnixMicro()
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + strconv.FormatInt(at, 10) + "|" + last.ID))
+}
+
+func decodeUserCursor(cursor string, f *gatehouse.UserFilter) error {
+	invalid := gatehouse.Errorf(gatehouse.EINVALID, "cursor is not one this server gave for this filter")
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) > 128 {
+		return invalid
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 || parts[0] != f.Order || parts[2] == "" {
+		return invalid
+	}
+	at, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return invalid
+	}
+	f.After, f.AfterTime = parts[2], time.UnixMicro(at).UTC()
+	return nil
 }
 
 // UserPatch changes some fields of a user; nil fields are left alone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -168,11 +169,27 @@ func (r repos) PasswordHistory(ctx context.Context, envID, userID string, limit 
 // wildcard (so the (env_id, column, id) indexes serve it), LIKE otherwise.
 func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilter) (_ []*gatehouse.User, err error) {
 	defer r.observed("ListUsers")(&err)
-	where := []string{"env_id = $1", "id > $2"}
-	args := []any{envID, f.After}
+	where := []string{"env_id = $1"}
+	args := []any{envID}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	// Keyset paging in the order asked for, which one index serves.
+	order := "id"
+	switch f.Order {
+	case gatehouse.OrderByCreated, gatehouse.OrderByUpdated:
+		column := map[string]string{gatehouse.OrderByCreated: "created_on", gatehouse.OrderByUpdated: "updated_on"}[f.Order]
+		order = column + ", id"
+		if f.After != "" {
+			args = append(args, micros(f.AfterTime), f.After)
+			n := len(args)
+			where = append(where, fmt.Sprintf("(%s > $%d OR (%s = $%d AND id > $%d))", column, n-1, column, n-1, n))
+		}
+	default:
+		if f.After != "" {
+			add("id > ?", f.After)
+		}
 	}
 	// With a wildcard, values match case-insensitively against columns
 	// lower-cased in Go, so that both engines agree beyond ASCII.
@@ -218,7 +235,7 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 	}
 	args = append(args, f.Limit)
 	query := `SELECT ` + userColumns + ` FROM users WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+		` ORDER BY ` + order + ` LIMIT $` + strconv.Itoa(len(args))
 	rows, err := r.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -275,13 +292,15 @@ func (r repos) loadRolesOf(ctx context.Context, envID string, users []*gatehouse
 		return nil
 	}
 	byID := make(map[string]*gatehouse.User, len(users))
+	first, last := users[0].ID, users[0].ID
 	for _, u := range users {
 		u.Roles = []gatehouse.RoleAssignment{}
 		byID[u.ID] = u
+		first, last = min(first, u.ID), max(last, u.ID)
 	}
 	rows, err := r.q.QueryContext(ctx, `SELECT user_id, role, context_type, context_id FROM user_roles
 		WHERE env_id = $1 AND user_id >= $2 AND user_id <= $3 ORDER BY user_id, role, context_type, context_id`,
-		envID, users[0].ID, users[len(users)-1].ID)
+		envID, first, last)
 	if err != nil {
 		return err
 	}

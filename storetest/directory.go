@@ -42,6 +42,7 @@ var directoryTests = []struct {
 	{"AuditChain", testDirAuditChain},
 	{"AuditBatch", testDirAuditBatch},
 	{"SubstringSearchFollowsWrites", testDirSubstringSearch},
+	{"ListUsersInTimeOrder", testDirListUsersInTimeOrder},
 	{"AuditConcurrentAppends", testDirAuditConcurrentAppends},
 	{"AuditAppendRollsBack", testDirAuditAppendRollsBack},
 	{"AuditListFilters", testDirAuditList},
@@ -1515,5 +1516,51 @@ func testDirSubstringSearch(t *testing.T, s gatehouse.Store) {
 	newEnv(t, s, "acme")
 	if got := find("acme", "%corp.ex%"); len(got) != 0 {
 		t.Fatalf("a re-created environment finds the old users: %v", got)
+	}
+}
+
+// testDirListUsersInTimeOrder pages through users by creation and by update
+// time, ties broken by id, with the keyset the service puts in its cursor.
+func testDirListUsersInTimeOrder(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	newEnv(t, s, "acme")
+	base := now()
+	// Creation times out of id order, with ties.
+	offsets := []int{5, 1, 3, 1, 4, 1, 2}
+	for i, off := range offsets {
+		u := newUser("acme", fmt.Sprintf("u%d", i))
+		u.CreatedOn = base.Add(time.Duration(off) * time.Minute)
+		u.UpdatedOn = base.Add(time.Duration(len(offsets)-i) * time.Minute)
+		must(t, s.CreateUser(ctx, u))
+	}
+	for _, order := range []string{gatehouse.OrderByCreated, gatehouse.OrderByUpdated} {
+		var seen []*gatehouse.User
+		f := gatehouse.UserFilter{Order: order, Limit: 2}
+		for range 10 {
+			page, err := s.ListUsers(ctx, "acme", f)
+			must(t, err)
+			if len(page) == 0 {
+				break
+			}
+			seen = append(seen, page...)
+			last := page[len(page)-1]
+			f.After, f.AfterTime = last.ID, last.CreatedOn
+			if order == gatehouse.OrderByUpdated {
+				f.AfterTime = last.UpdatedOn
+			}
+		}
+		if len(seen) != len(offsets) {
+			t.Fatalf("%s order: %d users, want %d", order, len(seen), len(offsets))
+		}
+		for i := 1; i < len(seen); i++ {
+			a, b := seen[i-1], seen[i]
+			ta, tb := a.CreatedOn, b.CreatedOn
+			if order == gatehouse.OrderByUpdated {
+				ta, tb = a.UpdatedOn, b.UpdatedOn
+			}
+			if ta.After(tb) || (ta.Equal(tb) && a.ID >= b.ID) {
+				t.Fatalf("%s order: %s (%v) before %s (%v)", order, a.Username, ta, b.Username, tb)
+			}
+		}
 	}
 }
