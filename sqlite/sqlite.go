@@ -42,6 +42,9 @@ func dialect(path string) sqlstore.Dialect {
 		// connections.
 		Optimize:   "PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002",
 		Migrations: map[int64]func(context.Context, *sql.Tx) error{4: sqlstore.Statements(userSearch...)},
+		SubstringProbe: func(column string) string {
+			return fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM user_search WHERE %s LIKE $1 LIMIT %d)`, column, sqlstore.SubstringProbeLimit)
+		},
 		Substring: func(column, placeholder string) string {
 			return `id IN (SELECT m.id FROM user_search s JOIN user_search_map m ON m.doc = s.rowid
 				WHERE m.env_id = $1 AND s.` + column + ` LIKE ` + placeholder + `)`

@@ -43,6 +43,10 @@ type Dialect struct {
 	// environment $1 whose lower-cased column matches the LIKE pattern in
 	// placeholder, or "" when a plain LIKE already can.
 	Substring func(column, placeholder string) string
+	// SubstringProbe, when set, counts (up to SubstringProbeLimit) the
+	// index's matches of the LIKE pattern $1 in column; with that many or
+	// more, walking the users in order finds a page sooner than the index.
+	SubstringProbe func(column string) string
 	// Optimize refreshes the query planner's statistics, where the engine
 	// does not do it by itself.
 	Optimize string
@@ -50,6 +54,9 @@ type Dialect struct {
 	// where the engine does not serialize writers by itself.
 	ForUpdate string
 }
+
+// SubstringProbeLimit is where a substring search stops using its index.
+const SubstringProbeLimit = 500
 
 // Observer is told how long each store operation took, for metrics.
 type Observer func(op string, took time.Duration, err error)

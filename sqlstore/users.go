@@ -206,8 +206,10 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 				add(lowerColumn+" < ?", prefixEnd(prefix))
 			// An index's LIKE takes no ESCAPE: patterns with _ or \ scan.
 			case prefix == "" && r.d.Substring != nil && hasTrigram(lower) && likePattern(lower) == lower:
-				args = append(args, likePattern(lower))
-				where = append(where, r.d.Substring(lowerColumn, "$"+strconv.Itoa(len(args))))
+				if r.fewMatches(ctx, lowerColumn, lower) {
+					args = append(args, lower)
+					where = append(where, r.d.Substring(lowerColumn, "$"+strconv.Itoa(len(args))))
+				}
 			}
 		case column == lowerColumn:
 			add(column+" = ?", strings.ToLower(value))
@@ -254,6 +256,19 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		return nil, err
 	}
 	return users, r.loadRolesOf(ctx, envID, users)
+}
+
+// fewMatches reports whether the substring index holds few enough matches
+// of pattern to be worth using.
+func (r repos) fewMatches(ctx context.Context, column, pattern string) bool {
+	if r.d.SubstringProbe == nil {
+		return true
+	}
+	var n int
+	if err := r.q.QueryRowContext(ctx, r.d.SubstringProbe(column), pattern).Scan(&n); err != nil {
+		return false // the walk is always right, only slower
+	}
+	return n < SubstringProbeLimit
 }
 
 // hasTrigram reports whether a LIKE pattern holds three characters in a row
