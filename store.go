@@ -29,6 +29,7 @@ type Repositories interface {
 	SecretRepository
 	RoleRepository
 	AuditRepository
+	TokenRepository
 }
 
 // EnvironmentRepository stores environments. Deleting one deletes
@@ -122,4 +123,33 @@ type SecretRepository interface {
 	GetSecret(ctx context.Context, envID, name string) (*Secret, error)
 	// ListSecrets lists every secret of every environment, for re-encryption.
 	ListSecrets(ctx context.Context) ([]*Secret, error)
+}
+
+// TokenRepository stores what OAuth and OIDC keep between requests.
+type TokenRepository interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, envID, id string) (*Session, error)
+	DeleteSession(ctx context.Context, envID, id string) error
+	// DeleteUserSessions ends every session of a user and revokes every
+	// refresh token of theirs.
+	DeleteUserSessions(ctx context.Context, envID, userID string, at time.Time) error
+
+	CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
+	// UseAuthorizationCode marks the code used and returns it as it was
+	// before, atomically: of two concurrent uses, exactly one sees UsedOn
+	// nil.
+	UseAuthorizationCode(ctx context.Context, envID, hash string, at time.Time) (*AuthorizationCode, error)
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// UseRefreshToken marks the token used and returns it as it was before,
+	// atomically, like UseAuthorizationCode.
+	UseRefreshToken(ctx context.Context, envID, hash string, at time.Time) (*RefreshToken, error)
+	GetRefreshToken(ctx context.Context, envID, hash string) (*RefreshToken, error)
+	RevokeRefreshFamily(ctx context.Context, envID, familyID string, at time.Time) error
+
+	RevokeAccessToken(ctx context.Context, t *RevokedToken) error
+	IsAccessTokenRevoked(ctx context.Context, envID, jti string) (bool, error)
+	// DeleteExpired removes codes, sessions, tokens and revocations that
+	// expired before at, across environments.
+	DeleteExpired(ctx context.Context, at time.Time) (int64, error)
 }

@@ -2,11 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
 )
 
 // A grant handles one grant_type at the token endpoint (RFC 6749 §4). Each
@@ -109,6 +111,9 @@ func truncateParam(s string) string {
 }
 
 func writeTokenError(w http.ResponseWriter, e *tokenError) {
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="token", charset="UTF-8"`)
 	}
@@ -150,6 +155,36 @@ func (s *Server) authenticateClient(r *http.Request, envID string, form url.Valu
 		return nil, &tokenError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication is required"}
 	}
 	app, err := s.svc.ClientAuthenticated(r.Context(), envID, id, secret)
+	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
+		s.svc.RecordClientAuthFailure(r.Context(), envID, actorOf(r, "APPLICATION", id), id)
+		return nil, &tokenError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed"}
+	}
+	return app, err
+}
+
+// grantFailure maps a service refusal to its RFC 6749 error.
+func grantFailure(err error) error {
+	switch {
+	case errors.Is(err, service.ErrInvalidGrant):
+		return &tokenError{Status: http.StatusBadRequest, Code: "invalid_grant", Description: err.Error()}
+	case errors.Is(err, service.ErrInvalidScope):
+		return &tokenError{Status: http.StatusBadRequest, Code: "invalid_scope", Description: err.Error()}
+	case gatehouse.ErrorCode(err) == gatehouse.EINVALID:
+		return invalidRequest(gatehouse.ErrorMessage(err))
+	case gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE:
+		return &tokenError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: gatehouse.ErrorMessage(err)}
+	}
+	return err
+}
+
+// authenticateClientOrPublic accepts a confidential client's credentials,
+// or a public client (spa, native) that names itself by client_id only.
+func (s *Server) authenticateClientOrPublic(r *http.Request, envID string, form url.Values) (*gatehouse.Application, error) {
+	if _, _, basic := r.BasicAuth(); basic || form.Get("client_secret") != "" {
+		return s.authenticateClient(r, envID, form)
+	}
+	id := form.Get("client_id")
+	app, err := s.svc.PublicClient(r.Context(), envID, id)
 	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
 		s.svc.RecordClientAuthFailure(r.Context(), envID, actorOf(r, "APPLICATION", id), id)
 		return nil, &tokenError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed"}

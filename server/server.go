@@ -34,9 +34,14 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("GET /{env}/oauth2/jwks", s.jwks)
 	s.grants = map[string]grant{
 		"client_credentials": clientCredentialsGrant{s},
+		"password":           passwordGrant{s},
+		"refresh_token":      refreshTokenGrant{s},
 	}
 	s.mux.HandleFunc("POST /{env}/oauth2/token", s.token)
 	s.mux.HandleFunc("POST /{env}/oauth/token", s.token)
+	s.mux.HandleFunc("POST /{env}/oauth2/introspect", s.introspect)
+	s.mux.HandleFunc("POST /{env}/oauth2/revoke", s.revoke)
+	s.mux.HandleFunc("GET /{env}/.well-known/openid-configuration", s.discovery)
 	s.mountAPI()
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	return s

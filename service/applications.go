@@ -140,6 +140,20 @@ func (s *Service) applicationByClientID(ctx context.Context, envID, clientID str
 	})
 }
 
+// PublicClient returns a public application (spa, native) named by its
+// client id; a confidential one must authenticate and is refused here.
+func (s *Service) PublicClient(ctx context.Context, envID, clientID string) (*gatehouse.Application, error) {
+	refuse := gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "client authentication failed")
+	if clientID == "" || len(clientID) > 200 {
+		return nil, refuse
+	}
+	app, err := s.applicationByClientID(ctx, envID, clientID)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND || (err == nil && app.Confidential()) {
+		return nil, refuse
+	}
+	return app, err
+}
+
 // ListApplications lists an environment's applications.
 func (s *Service) ListApplications(ctx context.Context, envID string) ([]*gatehouse.Application, error) {
 	if _, err := s.Store.GetEnvironment(ctx, envID); err != nil {

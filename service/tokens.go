@@ -30,6 +30,9 @@ type AccessClaims struct {
 	Scope       string                     `json:"scope,omitempty"`
 	SubjectType string                     `json:"sub_type"` // USER or APPLICATION
 	Username    string                     `json:"username,omitempty"`
+	GivenName   string                     `json:"given_name,omitempty"`
+	FamilyName  string                     `json:"family_name,omitempty"`
+	Email       string                     `json:"email,omitempty"`
 	UserType    string                     `json:"user_type,omitempty"`
 	AdminRoles  []string                   `json:"admin_roles,omitempty"`
 	Roles       []gatehouse.RoleAssignment `json:"roles,omitempty"`

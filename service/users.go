@@ -282,7 +282,16 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, envID, id string,
 				return nil, err
 			}
 		}
-		return map[string]string{"fields": strings.Join(patch.fields(), ",")}, u.Validate()
+		if err := u.Validate(); err != nil {
+			return nil, err
+		}
+		if u.Status == gatehouse.UserInactive && before.Status != gatehouse.UserInactive {
+			// A disabled user's sessions and refresh tokens die with it.
+			if err := r.DeleteUserSessions(ctx, envID, u.ID, s.now()); err != nil {
+				return nil, err
+			}
+		}
+		return map[string]string{"fields": strings.Join(patch.fields(), ",")}, nil
 	})
 }
 
@@ -404,6 +413,9 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, envID, id, newPa
 			u.PasswordState = gatehouse.PasswordMustChange
 		}
 		u.LockedUntil, u.FailedAttempts = nil, 0
+		if err := r.DeleteUserSessions(ctx, envID, id, now); err != nil {
+			return nil, err
+		}
 		return map[string]string{"forceChange": boolText(forceChange)}, r.AddPasswordHistory(ctx, envID, id, hash, now)
 	})
 }
@@ -473,6 +485,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, actor Actor, envID, id,
 	return s.changeUser(ctx, actor, envID, id, ActionUserPasswordChanged, func(r gatehouse.Repositories, u *gatehouse.User) (map[string]string, error) {
 		now := s.now()
 		u.PasswordHash, u.PasswordChangedOn, u.PasswordState = hash, &now, gatehouse.PasswordOK
+		if err := r.DeleteUserSessions(ctx, envID, id, now); err != nil {
+			return nil, err
+		}
 		return nil, r.AddPasswordHistory(ctx, envID, id, hash, now)
 	})
 }

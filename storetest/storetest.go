@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		}},
 	}
 	tests = append(tests, directoryTests...)
+	tests = append(tests, tokenTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

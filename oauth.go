@@ -1,0 +1,64 @@
+package gatehouse
+
+import "time"
+
+// Session is a user's single sign-on session in one environment. ID is the
+// SHA-256 of the cookie's secret value, so that the store never holds a
+// value that signs anyone in.
+type Session struct {
+	EnvironmentID string
+	ID            string
+	UserID        string
+	AuthTime      time.Time
+	AMR           []string
+	ClientIP      string
+	UserAgent     string
+	CreatedOn     time.Time
+	ExpiresAt     time.Time
+}
+
+// AuthorizationCode is a single-use code of the authorization code grant.
+// Hash is the SHA-256 of the code.
+type AuthorizationCode struct {
+	EnvironmentID       string
+	Hash                string
+	ClientID            string
+	UserID              string
+	SessionID           string
+	RedirectURI         string
+	Scope               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	AuthTime            time.Time
+	AMR                 []string
+	ExpiresAt           time.Time
+	// UsedOn is set when the code is exchanged; a second exchange finds it
+	// set and revokes what the first one issued.
+	UsedOn *time.Time
+}
+
+// RefreshToken is one member of a rotation family: each use issues the next
+// and marks this one used; using a used one revokes the whole family.
+type RefreshToken struct {
+	EnvironmentID string
+	Hash          string
+	FamilyID      string
+	ClientID      string
+	UserID        string
+	SessionID     string
+	Scope         string
+	AuthTime      time.Time
+	AMR           []string
+	CreatedOn     time.Time
+	ExpiresAt     time.Time
+	UsedOn        *time.Time
+	RevokedOn     *time.Time
+}
+
+// RevokedToken is an access token (by its jti) revoked before it expires.
+type RevokedToken struct {
+	EnvironmentID string
+	JTI           string
+	ExpiresAt     time.Time
+}

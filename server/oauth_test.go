@@ -1,0 +1,246 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
+)
+
+// userGrantReply is the password and refresh grants' response.
+type userGrantReply struct {
+	tokenReply
+	RefreshToken string   `json:"refresh_token"`
+	RetailerID   string   `json:"Retailer_id"`
+	FirstName    string   `json:"FirstName"`
+	LastName     string   `json:"LastName"`
+	Roles        []string `json:"Roles"`
+}
+
+// apiUserSetup makes an api-user application with refresh tokens and an API
+// user whose password is usable (an administrator set it without a forced
+// change).
+func apiUserSetup(t *testing.T, h *apiHarness) (*service.CreatedApplication, *gatehouse.User) {
+	t.Helper()
+	ctx := context.Background()
+	app, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "integration", Type: gatehouse.AppTypeAPIUser,
+		ApplicationSettings: gatehouse.ApplicationSettings{RefreshTokens: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := h.svc.CreateUser(ctx, service.OperatorActor(), "acme", service.NewUser{User: gatehouse.User{
+		Username: "inventory-sync", Type: gatehouse.UserTypeAPI, FirstName: "Inventory", LastName: "Sync", PrimaryRetailer: "r-42",
+		Roles: []gatehouse.RoleAssignment{{Role: "ADMIN"}, {Role: "STORE_ASSISTANT", Context: &gatehouse.RoleContext{Type: "LOCATION", ID: "l1"}}, {Role: "STORE_ASSISTANT", Context: &gatehouse.RoleContext{Type: "LOCATION", ID: "l2"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.SetPassword(ctx, service.OperatorActor(), "acme", u.ID, "api-secret-1", false); err != nil {
+		t.Fatal(err)
+	}
+	return app, u
+}
+
+func (h *apiHarness) passwordGrant(app *service.CreatedApplication, username, password string) (*apiResponse, userGrantReply) {
+	h.t.Helper()
+	r := h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "password", "username", username, "password", password,
+		"client_id", app.ClientID, "client_secret", app.ClientSecret, "scope", "api"), nil)
+	var reply userGrantReply
+	json.Unmarshal([]byte(r.body), &reply)
+	return r, reply
+}
+
+func TestPasswordGrantForAPIUsers(t *testing.T) {
+	h := newAPI(t)
+	app, u := apiUserSetup(t, h)
+
+	// Old clients send everything in the query string, on /oauth/token.
+	r := h.tokenRequest("/acme/oauth/token", form("grant_type", "password", "username", "INVENTORY-SYNC", "password", "api-secret-1",
+		"client_id", app.ClientID, "client_secret", app.ClientSecret, "scope", "api"), "", nil)
+	var reply userGrantReply
+	r.decode(t, &reply)
+	if r.status != http.StatusOK || reply.TokenType != "bearer" || reply.ExpiresIn != 86400 || reply.Scope != "api" ||
+		reply.RefreshToken == "" || reply.RetailerID != "r-42" || reply.FirstName != "Inventory" || reply.LastName != "Sync" ||
+		strings.Join(reply.Roles, ",") != "ADMIN,STORE_ASSISTANT" {
+		t.Fatalf("password grant: %s", r)
+	}
+	claims := h.introspect(app, reply.AccessToken)
+	if claims["active"] != true || claims["sub"] != u.ID || claims["username"] != "inventory-sync" || claims["env"] != "acme" {
+		t.Fatalf("introspection of the API user's token: %v", claims)
+	}
+
+	local := h.newUser("acme", nil, "initial-pw-1")
+	h.svc.SetPassword(context.Background(), service.OperatorActor(), "acme", local.ID, "local-pw-1", false)
+	mustChange, err := h.svc.CreateUser(context.Background(), service.OperatorActor(), "acme", service.NewUser{
+		User: gatehouse.User{Username: "new-api", Type: gatehouse.UserTypeAPI}, Password: "first-pw-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		name, username, password, code, phrase string
+	}{
+		{"wrong password", "inventory-sync", "nope", "invalid_grant", "not right"},
+		{"unknown user", "nobody", "nope", "invalid_grant", "not right"},
+		{"a user who is not an API user", local.Username, "local-pw-1", "invalid_grant", "API users only"},
+		{"a password that must be changed", mustChange.Username, "first-pw-1", "invalid_grant", "must be changed"},
+		{"missing password", "inventory-sync", "", "invalid_request", "required"},
+	}
+	for _, tc := range refusals {
+		r, reply := h.passwordGrant(app, tc.username, tc.password)
+		if r.status != http.StatusBadRequest || reply.Error != tc.code || !strings.Contains(reply.ErrorDescription, tc.phrase) {
+			t.Errorf("%s: %s", tc.name, r)
+		}
+	}
+	service := h.apps["acme"][gatehouse.RoleEnvironmentAdmin]
+	r = h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "password", "username", "inventory-sync", "password", "api-secret-1"),
+		basicAuth(service.ClientID, service.ClientSecret))
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "unauthorized_client") {
+		t.Errorf("a service application used the password grant: %s", r)
+	}
+
+	// Lockout: after the policy's five failures the right password is refused too.
+	for range 4 {
+		h.passwordGrant(app, "inventory-sync", "wrong")
+	}
+	if r, _ := h.passwordGrant(app, "inventory-sync", "api-secret-1"); r.status != http.StatusBadRequest {
+		t.Fatalf("a locked-out API user got a token: %s", r)
+	}
+	if got, _ := h.svc.GetUser(context.Background(), "acme", u.ID); got.PasswordState != gatehouse.PasswordLockedOut {
+		t.Fatalf("password state %s after five failures", got.PasswordState)
+	}
+}
+
+func (h *apiHarness) introspect(app *service.CreatedApplication, token string) map[string]any {
+	h.t.Helper()
+	r := h.tokenRequest("/acme/oauth2/introspect", "", form("token", token), basicAuth(app.ClientID, app.ClientSecret))
+	if r.status != http.StatusOK {
+		h.t.Fatalf("introspect: %s", r)
+	}
+	var out map[string]any
+	r.decode(h.t, &out)
+	return out
+}
+
+func TestRefreshTokensRotateAndReuseRevokesTheFamily(t *testing.T) {
+	h := newAPI(t)
+	app, _ := apiUserSetup(t, h)
+	_, first := h.passwordGrant(app, "inventory-sync", "api-secret-1")
+	refresh := func(token string, a *service.CreatedApplication) (*apiResponse, userGrantReply) {
+		r := h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "refresh_token", "refresh_token", token), basicAuth(a.ClientID, a.ClientSecret))
+		var reply userGrantReply
+		json.Unmarshal([]byte(r.body), &reply)
+		return r, reply
+	}
+	r, second := refresh(first.RefreshToken, app)
+	if r.status != http.StatusOK || second.RefreshToken == "" || second.RefreshToken == first.RefreshToken || second.AccessToken == "" {
+		t.Fatalf("refresh: %s", r)
+	}
+	other, _ := h.svc.CreateApplication(context.Background(), service.OperatorActor(), "acme", gatehouse.Application{Name: "other", Type: gatehouse.AppTypeAPIUser,
+		ApplicationSettings: gatehouse.ApplicationSettings{RefreshTokens: true}})
+	if r, reply := refresh(second.RefreshToken, other); r.status != http.StatusBadRequest || reply.Error != "invalid_grant" {
+		t.Fatalf("another client's refresh token: %s", r)
+	}
+	if r, reply := refresh(first.RefreshToken, app); r.status != http.StatusBadRequest || reply.Error != "invalid_grant" {
+		t.Fatalf("a used refresh token: %s", r)
+	}
+	// The reuse revoked the whole family: the newest token is dead too.
+	if r, _ := refresh(second.RefreshToken, app); r.status != http.StatusBadRequest {
+		t.Fatalf("the family survived a reuse: %s", r)
+	}
+	if got := h.introspect(app, second.RefreshToken); got["active"] != false {
+		t.Fatalf("introspection of a revoked refresh token: %v", got)
+	}
+}
+
+func TestIntrospectionAndRevocation(t *testing.T) {
+	h := newAPI(t)
+	ctx := context.Background()
+	app, u := apiUserSetup(t, h)
+	_, tokens := h.passwordGrant(app, "inventory-sync", "api-secret-1")
+	if got := h.introspect(app, tokens.RefreshToken); got["active"] != true || got["token_type"] != "refresh_token" {
+		t.Fatalf("refresh token: %v", got)
+	}
+	for _, garbage := range []string{"x", strings.Repeat("a", 5000), tokens.AccessToken + "x", h.tokens["globex"][gatehouse.RoleEnvironmentAdmin]} {
+		if got := h.introspect(app, garbage); got["active"] != false || len(got) != 1 {
+			t.Errorf("introspection of %.20s…: %v", garbage, got)
+		}
+	}
+	if r := h.tokenRequest("/acme/oauth2/introspect", "", form("token", tokens.AccessToken), basicAuth(app.ClientID, "wrong")); r.status != http.StatusUnauthorized {
+		t.Errorf("introspection with a wrong secret: %s", r)
+	}
+
+	// Revoking the access token: only the client it was issued to can.
+	other := h.apps["acme"][gatehouse.RoleEnvironmentAdmin]
+	h.tokenRequest("/acme/oauth2/revoke", "", form("token", tokens.AccessToken), basicAuth(other.ClientID, other.ClientSecret))
+	if got := h.introspect(app, tokens.AccessToken); got["active"] != true {
+		t.Fatalf("another client revoked the token: %v", got)
+	}
+	if r := h.tokenRequest("/acme/oauth2/revoke", "", form("token", tokens.AccessToken), basicAuth(app.ClientID, app.ClientSecret)); r.status != http.StatusOK {
+		t.Fatalf("revoke: %s", r)
+	}
+	if got := h.introspect(app, tokens.AccessToken); got["active"] != false {
+		t.Fatalf("a revoked access token is active: %v", got)
+	}
+	h.tokenRequest("/acme/oauth2/revoke", "", form("token", tokens.RefreshToken), basicAuth(app.ClientID, app.ClientSecret))
+	if got := h.introspect(app, tokens.RefreshToken); got["active"] != false {
+		t.Fatalf("a revoked refresh token is active: %v", got)
+	}
+	if r := h.tokenRequest("/acme/oauth2/revoke", "", form("token", "unknown"), basicAuth(app.ClientID, app.ClientSecret)); r.status != http.StatusOK {
+		t.Fatalf("revoking an unknown token must answer 200: %s", r)
+	}
+
+	// A password change, and disabling the user, end what was issued before.
+	_, again := h.passwordGrant(app, "inventory-sync", "api-secret-1")
+	time.Sleep(1100 * time.Millisecond) // token times are whole seconds
+	if _, err := h.svc.SetPassword(ctx, service.OperatorActor(), "acme", u.ID, "api-secret-2", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.introspect(app, again.AccessToken); got["active"] != false {
+		t.Fatalf("an access token from before a password change is active: %v", got)
+	}
+	if got := h.introspect(app, again.RefreshToken); got["active"] != false {
+		t.Fatalf("a refresh token from before a password change is active: %v", got)
+	}
+	_, fresh := h.passwordGrant(app, "inventory-sync", "api-secret-2")
+	inactive := gatehouse.UserInactive
+	if _, err := h.svc.UpdateUser(ctx, service.OperatorActor(), "acme", u.ID, service.UserPatch{Status: &inactive}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{fresh.AccessToken, fresh.RefreshToken} {
+		if got := h.introspect(app, tok); got["active"] != false {
+			t.Fatalf("a disabled user's token is active: %v", got)
+		}
+	}
+}
+
+func TestDiscoveryDocument(t *testing.T) {
+	h := newAPI(t)
+	get := func(path string) *apiResponse {
+		req, _ := http.NewRequest(http.MethodGet, h.ts.URL+path, nil)
+		return h.send(req)
+	}
+	r := get("/acme/.well-known/openid-configuration")
+	var doc map[string]any
+	r.decode(t, &doc)
+	issuer := h.ts.URL + "/acme"
+	for key, want := range map[string]string{
+		"issuer": issuer, "jwks_uri": issuer + "/oauth2/jwks", "token_endpoint": issuer + "/oauth2/token",
+		"authorization_endpoint": issuer + "/oauth2/authorize", "introspection_endpoint": issuer + "/oauth2/introspect",
+		"revocation_endpoint": issuer + "/oauth2/revoke",
+	} {
+		if doc[key] != want {
+			t.Errorf("%s = %v, want %s", key, doc[key], want)
+		}
+	}
+	if methods, _ := json.Marshal(doc["code_challenge_methods_supported"]); string(methods) != `["S256"]` {
+		t.Errorf("code_challenge_methods_supported = %s", methods)
+	}
+	if r := get("/nowhere/.well-known/openid-configuration"); r.status != http.StatusNotFound {
+		t.Errorf("discovery of an unknown environment: %s", r)
+	}
+}
