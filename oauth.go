@@ -62,3 +62,44 @@ type RevokedToken struct {
 	JTI           string
 	ExpiresAt     time.Time
 }
+
+// Sign-in steps: a login flow is a stored state machine that each page
+// advances one step (DESIGN.md §4).
+const (
+	StepIdentifier     = "IDENTIFIER"
+	StepPassword       = "PASSWORD"
+	StepChangePassword = "CHANGE_PASSWORD"
+	StepDone           = "DONE"
+)
+
+// AuthorizationRequest is what a client asked for at the authorization
+// endpoint, validated.
+type AuthorizationRequest struct {
+	ClientID            string `json:"clientId"`
+	RedirectURI         string `json:"redirectUri"`
+	Scope               string `json:"scope"`
+	State               string `json:"state"`
+	Nonce               string `json:"nonce"`
+	CodeChallenge       string `json:"codeChallenge"`
+	CodeChallengeMethod string `json:"codeChallengeMethod"`
+	ResponseMode        string `json:"responseMode"`
+	Prompt              string `json:"prompt"`
+	MaxAge              *int   `json:"maxAge,omitempty"`
+	LoginHint           string `json:"loginHint"`
+}
+
+// LoginFlow is one sign-in in progress. Binding is the SHA-256 of a secret
+// held in the browser's cookie, so that only the browser that started the
+// flow can advance it; the same secret's HMAC is the forms' CSRF token.
+type LoginFlow struct {
+	EnvironmentID string
+	ID            string
+	Binding       string
+	Step          string
+	Request       AuthorizationRequest
+	Username      string
+	UserID        string
+	Failures      int
+	CreatedOn     time.Time
+	ExpiresAt     time.Time
+}

@@ -147,6 +147,11 @@ type TokenRepository interface {
 	GetRefreshToken(ctx context.Context, envID, hash string) (*RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, envID, familyID string, at time.Time) error
 
+	CreateLoginFlow(ctx context.Context, f *LoginFlow) error
+	GetLoginFlow(ctx context.Context, envID, id string) (*LoginFlow, error)
+	UpdateLoginFlow(ctx context.Context, f *LoginFlow) error
+	DeleteLoginFlow(ctx context.Context, envID, id string) error
+
 	RevokeAccessToken(ctx context.Context, t *RevokedToken) error
 	IsAccessTokenRevoked(ctx context.Context, envID, jti string) (bool, error)
 	// DeleteExpired removes codes, sessions, tokens and revocations that

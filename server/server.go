@@ -36,12 +36,23 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 		"client_credentials": clientCredentialsGrant{s},
 		"password":           passwordGrant{s},
 		"refresh_token":      refreshTokenGrant{s},
+		"authorization_code": authorizationCodeGrant{s},
 	}
 	s.mux.HandleFunc("POST /{env}/oauth2/token", s.token)
 	s.mux.HandleFunc("POST /{env}/oauth/token", s.token)
 	s.mux.HandleFunc("POST /{env}/oauth2/introspect", s.introspect)
 	s.mux.HandleFunc("POST /{env}/oauth2/revoke", s.revoke)
 	s.mux.HandleFunc("GET /{env}/.well-known/openid-configuration", s.discovery)
+	s.mux.HandleFunc("GET /{env}/oauth2/authorize", s.authorizeEndpoint)
+	s.mux.HandleFunc("POST /{env}/oauth2/authorize", s.authorizeEndpoint)
+	s.mux.HandleFunc("GET /{env}/login/{flow}", s.loginPage)
+	s.mux.HandleFunc("POST /{env}/login/{flow}", s.loginSubmit)
+	s.mux.HandleFunc("POST /{env}/login/{flow}/restart", s.loginRestart)
+	s.mux.HandleFunc("GET /{env}/login/assets/{file}", s.assets)
+	s.mux.HandleFunc("GET /{env}/oauth2/userinfo", s.userinfo)
+	s.mux.HandleFunc("POST /{env}/oauth2/userinfo", s.userinfo)
+	s.mux.HandleFunc("GET /{env}/oauth2/logout", s.logout)
+	s.mux.HandleFunc("POST /{env}/oauth2/logout", s.logout)
 	s.mountAPI()
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	return s

@@ -46,7 +46,7 @@ func (s *Service) Issuer(envID string) string { return s.BaseURL + "/" + envID }
 var keyCache sync.Map // envID + "/" + kid → crypto.Signer or *jose.JSONWebKey
 
 // currentSigner returns the environment's current signing key.
-func (s *Service) currentSigner(ctx context.Context, envID string) (jose.Signer, error) {
+func (s *Service) currentSigner(ctx context.Context, envID, typ string) (jose.Signer, error) {
 	keys, err := s.signingKeys(ctx, envID)
 	if err != nil {
 		return nil, err
@@ -70,14 +70,14 @@ func (s *Service) currentSigner(ctx context.Context, envID string) (jose.Signer,
 		}
 		keyCache.Store(cacheKey, signer)
 	}
-	opts := (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", k.KID)
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", k.KID)
 	return jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: signer}, opts)
 }
 
 // MintAccessToken signs claims with the environment's current key. It sets
 // the issuer, times and id.
 func (s *Service) MintAccessToken(ctx context.Context, envID string, c AccessClaims, ttl time.Duration) (string, error) {
-	signer, err := s.currentSigner(ctx, envID)
+	signer, err := s.currentSigner(ctx, envID, "at+jwt")
 	if err != nil {
 		return "", err
 	}
@@ -237,4 +237,33 @@ func (s *Service) CurrentAdminRoles(ctx context.Context, envID string, c *Access
 		return roles, nil
 	}
 	return nil, refuse
+}
+
+// idTokenAudience verifies an ID token of the environment (expired ones
+// too: a logout hint may be old) and returns its audience.
+func (s *Service) idTokenAudience(ctx context.Context, envID, raw string) (string, error) {
+	refuse := gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "not an ID token of this environment")
+	if len(raw) > 8192 {
+		return "", refuse
+	}
+	tok, err := jose.ParseSignedCompact(raw, verifyAlgorithms)
+	if err != nil || len(tok.Signatures) != 1 {
+		return "", refuse
+	}
+	key, err := s.verificationKey(ctx, envID, tok.Signatures[0].Header.KeyID)
+	if err != nil || key == nil {
+		return "", refuse
+	}
+	payload, err := tok.Verify(key)
+	if err != nil {
+		return "", refuse
+	}
+	var c struct {
+		Iss string `json:"iss"`
+		Aud string `json:"aud"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Iss != s.Issuer(envID) {
+		return "", refuse
+	}
+	return c.Aud, nil
 }

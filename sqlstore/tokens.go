@@ -177,7 +177,7 @@ func (r repos) IsAccessTokenRevoked(ctx context.Context, envID, jti string) (_ b
 
 func (r repos) DeleteExpired(ctx context.Context, at time.Time) (n int64, err error) {
 	defer r.observed("DeleteExpired")(&err)
-	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens"} {
+	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens", "login_flows"} {
 		res, err := r.q.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < $1`, micros(at))
 		if err != nil {
 			return n, err
@@ -186,4 +186,43 @@ func (r repos) DeleteExpired(ctx context.Context, at time.Time) (n int64, err er
 		n += k
 	}
 	return n, nil
+}
+
+func (r repos) CreateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err error) {
+	defer r.observed("CreateLoginFlow")(&err)
+	req, err := json.Marshal(f.Request)
+	if err != nil {
+		return err
+	}
+	_, err = r.exec(ctx, "login flow exists", `INSERT INTO login_flows (env_id, id, binding, step, request, username,
+		user_id, failures, created_on, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		f.EnvironmentID, f.ID, f.Binding, f.Step, string(req), f.Username, f.UserID, f.Failures, micros(f.CreatedOn), micros(f.ExpiresAt))
+	return err
+}
+
+func (r repos) GetLoginFlow(ctx context.Context, envID, id string) (_ *gatehouse.LoginFlow, err error) {
+	defer r.observed("GetLoginFlow")(&err)
+	f := gatehouse.LoginFlow{EnvironmentID: envID, ID: id}
+	var req string
+	var created, expires int64
+	err = r.q.QueryRowContext(ctx, `SELECT binding, step, request, username, user_id, failures, created_on, expires_at
+		FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id).Scan(&f.Binding, &f.Step, &req, &f.Username,
+		&f.UserID, &f.Failures, &created, &expires)
+	if err != nil {
+		return nil, notFound(err, "sign-in not found")
+	}
+	f.CreatedOn, f.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return &f, json.Unmarshal([]byte(req), &f.Request)
+}
+
+func (r repos) UpdateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err error) {
+	defer r.observed("UpdateLoginFlow")(&err)
+	return r.execOne(ctx, "sign-in not found", `UPDATE login_flows SET step = $3, username = $4, user_id = $5,
+		failures = $6 WHERE env_id = $1 AND id = $2`, f.EnvironmentID, f.ID, f.Step, f.Username, f.UserID, f.Failures)
+}
+
+func (r repos) DeleteLoginFlow(ctx context.Context, envID, id string) (err error) {
+	defer r.observed("DeleteLoginFlow")(&err)
+	_, err = r.q.ExecContext(ctx, `DELETE FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id)
+	return err
 }

@@ -520,7 +520,7 @@ func testTokRefreshSingleUse(t *testing.T, s gatehouse.Store) {
 	ctx := context.Background()
 	u := tokEnv(t, s, "acme")
 	newEnv(t, s, "globex")
-	tokUser(t, s, "globex", "owner", u.ID)
+	twin := tokUser(t, s, "globex", "owner", u.ID)
 	r := tokRefresh("acme", u.ID, "family", "a")
 	must(t, s.CreateRefreshToken(ctx, r))
 
@@ -528,6 +528,15 @@ func testTokRefreshSingleUse(t *testing.T, s gatehouse.Store) {
 		_, err := s.UseRefreshToken(ctx, tc.env, tc.hash, now())
 		wantCode(t, err, gatehouse.ENOTFOUND)
 	}
+	// The same hash in another environment is another token, used apart.
+	g := tokRefresh("globex", twin.ID, "family", "a")
+	must(t, s.CreateRefreshToken(ctx, g))
+	defer func() {
+		if got := tokGetRefresh(t, s, "globex", g.Hash); !reflect.DeepEqual(got, g) {
+			t.Fatalf("using acme's token changed globex's token with the same hash:\n%+v (UsedOn %s)\nwant\n%+v",
+				got, tokTime(got.UsedOn), g)
+		}
+	}()
 	first := now()
 	uses := []struct {
 		name     string

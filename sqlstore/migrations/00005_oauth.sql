@@ -67,7 +67,23 @@ CREATE TABLE revoked_tokens (
 );
 CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
 
+CREATE TABLE login_flows (
+    env_id     TEXT NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
+    id         TEXT NOT NULL,
+    binding    TEXT NOT NULL,
+    step       TEXT NOT NULL,
+    request    TEXT NOT NULL,
+    username   TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    failures   INTEGER NOT NULL,
+    created_on BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (env_id, id)
+);
+CREATE INDEX login_flows_expiry ON login_flows (expires_at);
+
 -- +goose Down
+DROP TABLE login_flows;
 DROP TABLE revoked_tokens;
 DROP TABLE refresh_tokens;
 DROP TABLE authorization_codes;

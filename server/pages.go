@@ -1,0 +1,89 @@
+package server
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+//go:embed pages
+var pageFiles embed.FS
+
+// pageTemplates are the hosted pages, each the layout with its own body.
+var pageTemplates = func() map[string]*template.Template {
+	layout := template.Must(template.ParseFS(pageFiles, "pages/layout.html"))
+	out := map[string]*template.Template{}
+	for _, name := range []string{"identifier", "password", "change", "message", "formpost"} {
+		t := template.Must(layout.Clone())
+		out[name] = template.Must(t.ParseFS(pageFiles, "pages/"+name+".html"))
+	}
+	return out
+}()
+
+// page is what every hosted page shows.
+type page struct {
+	Title, EnvironmentName, Assets, Error string
+	Action, CSRF, Username, Restart       string
+	Message                               string
+	Policy                                []string
+	Fields                                map[string]string
+}
+
+// pageHeaders are the security headers of every hosted page: no framing,
+// no inline script, forms only to ourselves and to the client's redirect
+// URI (browsers apply form-action to the redirect after a form).
+func pageHeaders(w http.ResponseWriter, formTarget string) {
+	formAction := "'self'"
+	if u, err := url.Parse(formTarget); err == nil && u.Scheme != "" && u.Host != "" {
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "+
+		"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+}
+
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name, formTarget string, p page) {
+	env := r.PathValue("env")
+	p.Assets = "/" + env + "/login/assets"
+	if p.EnvironmentName == "" {
+		p.EnvironmentName = env
+		if e, err := s.svc.ActiveEnvironment(r.Context(), env); err == nil {
+			p.EnvironmentName = e.DisplayName
+		}
+	}
+	pageHeaders(w, formTarget)
+	w.WriteHeader(status)
+	if err := pageTemplates[name].ExecuteTemplate(w, "layout", p); err != nil {
+		s.log.ErrorContext(r.Context(), "rendering a page", "page", name, "err", err)
+	}
+}
+
+// message shows a page with one message, for refusals that must not be
+// sent to a client.
+func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	s.renderPage(w, r, status, "message", "", page{Title: title, Message: text})
+}
+
+// assets serves the pages' stylesheet and script.
+func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	types := map[string]string{"login.css": "text/css; charset=utf-8", "formpost.js": "text/javascript; charset=utf-8"}
+	ct, ok := types[name]
+	if !ok || strings.Contains(name, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := pageFiles.ReadFile("pages/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(body)
+}
