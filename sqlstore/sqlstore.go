@@ -41,8 +41,11 @@ type Dialect struct {
 	Migrations map[int64]func(context.Context, *sql.Tx) error
 	// Substring returns a condition that lets an index find the users of
 	// environment $1 whose lower-cased column matches the LIKE pattern in
-	// placeholder, or "" when a plain LIKE already can.
+	// placeholder; nil where a plain LIKE already can.
 	Substring func(column, placeholder string) string
+	// Unindexed wraps a column so that the planner cannot use an index on
+	// it (nil where no index would be used anyway).
+	Unindexed func(column string) string
 	// SubstringProbe, when set, counts (up to SubstringProbeLimit) the
 	// index's matches of the LIKE pattern $1 in column; with that many or
 	// more, walking the users in order finds a page sooner than the index.

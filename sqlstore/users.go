@@ -198,18 +198,25 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 		case value == "":
 		case strings.Contains(value, "%"):
 			lower := strings.ToLower(value)
-			add(lowerColumn+` LIKE ? ESCAPE '\'`, likePattern(lower))
+			like := lowerColumn
 			prefix, _, _ := strings.Cut(lower, "%")
+			// A substring search helps only when its index holds few
+			// matches; with many, walking the users in order fills a page
+			// sooner, so the index is kept out of the plan. An index's
+			// LIKE takes no ESCAPE: patterns with _ or \ always walk.
+			substring := prefix == "" && r.d.SubstringProbe != nil && hasTrigram(lower) && likePattern(lower) == lower
+			useIndex := substring && r.fewMatches(ctx, lowerColumn, lower)
+			if substring && !useIndex && r.d.Unindexed != nil {
+				like = r.d.Unindexed(lowerColumn)
+			}
+			add(like+` LIKE ? ESCAPE '\'`, likePattern(lower))
 			switch {
 			case prefix != "" && r.d.BytewisePrefix:
 				add(lowerColumn+" >= ?", prefix)
 				add(lowerColumn+" < ?", prefixEnd(prefix))
-			// An index's LIKE takes no ESCAPE: patterns with _ or \ scan.
-			case prefix == "" && r.d.Substring != nil && hasTrigram(lower) && likePattern(lower) == lower:
-				if r.fewMatches(ctx, lowerColumn, lower) {
-					args = append(args, lower)
-					where = append(where, r.d.Substring(lowerColumn, "$"+strconv.Itoa(len(args))))
-				}
+			case useIndex && r.d.Substring != nil:
+				args = append(args, lower)
+				where = append(where, r.d.Substring(lowerColumn, "$"+strconv.Itoa(len(args))))
 			}
 		case column == lowerColumn:
 			add(column+" = ?", strings.ToLower(value))

@@ -1483,6 +1483,7 @@ func testDirSubstringSearch(t *testing.T, s gatehouse.Store) {
 		for _, u := range users {
 			names = append(names, u.Username)
 		}
+		sort.Strings(names) // ids made in one millisecond sort at random
 		return names
 	}
 	var made []*gatehouse.User
