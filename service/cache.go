@@ -63,6 +63,10 @@ type caches struct {
 	jwks       ttlCache[[]byte]
 	clientKeys ttlCache[[]byte]
 	apps       ttlCache[*gatehouse.Application]
+	// verified holds access tokens whose signature checked out, by their
+	// hash: resource servers introspect the same token again and again.
+	verified ttlCache[*AccessClaims]
+	revoked  ttlCache[bool]
 }
 
 // forgetEnvironment drops everything cached about an environment.

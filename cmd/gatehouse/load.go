@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/password"
 )
 
 // newBenchCmd is the project's own load generator: bounded in time and
@@ -24,17 +27,74 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure a running Gatehouse on this machine (loopback only)",
 	}
-	token := &cobra.Command{
-		Use:   "token --url URL --env ENV --client-id ID --client-secret SECRET",
-		Short: "Issue client_credentials tokens as fast as the server answers",
+	token := formLoadCmd("token", "Issue client_credentials tokens as fast as the server answers", "/oauth2/token",
+		func(cmd *cobra.Command) (url.Values, error) {
+			return url.Values{"grant_type": {"client_credentials"}}, nil
+		})
+	pw := formLoadCmd("password", "Issue password-grant tokens for an API user (bounded by password hashing)", "/oauth2/token",
+		func(cmd *cobra.Command) (url.Values, error) {
+			if flag(cmd, "username") == "" || flag(cmd, "password") == "" {
+				return nil, usageError{fmt.Errorf("--username and --password are required")}
+			}
+			return url.Values{"grant_type": {"password"}, "username": {flag(cmd, "username")}, "password": {flag(cmd, "password")}, "scope": {"api"}}, nil
+		})
+	pw.Flags().String("username", "", "an API user's username")
+	pw.Flags().String("password", "", "its password")
+	introspect := formLoadCmd("introspect", "Introspect one token as fast as the server answers", "/oauth2/introspect",
+		func(cmd *cobra.Command) (url.Values, error) {
+			if flag(cmd, "token") == "" {
+				return nil, usageError{fmt.Errorf("--token is required")}
+			}
+			return url.Values{"token": {flag(cmd, "token")}}, nil
+		})
+	introspect.Flags().String("token", "", "the token to introspect")
+	hash := &cobra.Command{
+		Use:   "hash",
+		Short: "Measure this machine's argon2id ceiling: password verifications per second on every core",
+		Args:  cobra.NoArgs,
+		RunE:  runHashCeiling,
+	}
+	hash.Flags().Duration("duration", 5*time.Second, "how long to run (at most 5m)")
+	addOutputFlag(hash.Flags())
+	cmd.AddCommand(hash)
+	get := &cobra.Command{
+		Use:   "get --url URL PATH",
+		Short: "GET one path (JWKS, discovery, health) as fast as the server answers",
+		Args:  exactArgs("PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target := strings.TrimRight(flag(cmd, "url"), "/") + "/" + strings.TrimLeft(args[0], "/")
+			return runLoad(cmd, target, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, target, nil) })
+		},
+	}
+	for _, c := range []*cobra.Command{token, pw, introspect, get} {
+		c.Flags().String("url", "http://127.0.0.1:8080", "the server's base URL (loopback only)")
+		c.Flags().Int("concurrency", 16, "requests in flight")
+		c.Flags().Duration("duration", 10*time.Second, "how long to run (at most 5m)")
+		c.Flags().Int("requests", 1_000_000, "stop after this many requests")
+		addOutputFlag(c.Flags())
+		cmd.AddCommand(c)
+	}
+	return cmd
+}
+
+// formLoadCmd loads a form endpoint of an environment that a client calls
+// with its credentials (client_secret_basic).
+func formLoadCmd(name, short, path string, values func(*cobra.Command) (url.Values, error)) *cobra.Command {
+	c := &cobra.Command{
+		Use:   name + " --url URL --env ENV --client-id ID --client-secret SECRET",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			base, env, id, secret := flag(cmd, "url"), flag(cmd, "env"), flag(cmd, "client-id"), flag(cmd, "client-secret")
 			if env == "" || id == "" || secret == "" {
 				return usageError{fmt.Errorf("--env, --client-id and --client-secret are required")}
 			}
-			body := url.Values{"grant_type": {"client_credentials"}}.Encode()
-			target := strings.TrimRight(base, "/") + "/" + env + "/oauth2/token"
+			form, err := values(cmd)
+			if err != nil {
+				return err
+			}
+			body := form.Encode()
+			target := strings.TrimRight(base, "/") + "/" + env + path
 			return runLoad(cmd, target, func() (*http.Request, error) {
 				req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
 				if err == nil {
@@ -45,27 +105,44 @@ func newBenchCmd() *cobra.Command {
 			})
 		},
 	}
-	token.Flags().String("env", "", "environment id")
-	token.Flags().String("client-id", "", "a service application's client id")
-	token.Flags().String("client-secret", "", "its secret")
-	get := &cobra.Command{
-		Use:   "get --url URL PATH",
-		Short: "GET one path (JWKS, discovery, health) as fast as the server answers",
-		Args:  exactArgs("PATH"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			target := strings.TrimRight(flag(cmd, "url"), "/") + "/" + strings.TrimLeft(args[0], "/")
-			return runLoad(cmd, target, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, target, nil) })
-		},
+	c.Flags().String("env", "", "environment id")
+	c.Flags().String("client-id", "", "an application's client id")
+	c.Flags().String("client-secret", "", "its secret")
+	return c
+}
+
+// runHashCeiling verifies one argon2id hash on every core for a while: the
+// most password sign-ins this machine can serve per second.
+func runHashCeiling(cmd *cobra.Command, _ []string) error {
+	duration, _ := cmd.Flags().GetDuration("duration")
+	if duration <= 0 || duration > 5*time.Minute {
+		return usageError{fmt.Errorf("--duration must be up to 5m")}
 	}
-	for _, c := range []*cobra.Command{token, get} {
-		c.Flags().String("url", "http://127.0.0.1:8080", "the server's base URL (loopback only)")
-		c.Flags().Int("concurrency", 16, "requests in flight")
-		c.Flags().Duration("duration", 10*time.Second, "how long to run (at most 5m)")
-		c.Flags().Int("requests", 1_000_000, "stop after this many requests")
-		addOutputFlag(c.Flags())
-		cmd.AddCommand(c)
+	hash, err := password.Hash(cmd.Context(), "a password to verify")
+	if err != nil {
+		return err
 	}
-	return cmd
+	var n atomic.Int64
+	ctx, cancel := context.WithTimeout(cmd.Context(), duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if ok, _, _ := password.Verify(context.Background(), "a password to verify", hash); ok {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	perSecond := float64(n.Load()) / time.Since(start).Seconds()
+	return printOut(cmd, map[string]any{"verificationsPerSecond": perSecond, "cores": runtime.GOMAXPROCS(0)}, func(w io.Writer) {
+		fmt.Fprintf(w, "argon2id (m=19 MiB, t=2, p=1): %.1f verifications/s on %d cores\n", perSecond, runtime.GOMAXPROCS(0))
+	})
 }
 
 func flag(cmd *cobra.Command, name string) string {
