@@ -20,6 +20,8 @@ type SigningKey struct {
 	PublicJWK     []byte
 	SecretName    string
 	CreatedOn     time.Time
+	// StateChangedOn is when the key took its present state.
+	StateChangedOn time.Time
 }
 
 // Secret is a value encrypted under the key-encryption key. Name is unique

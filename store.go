@@ -114,6 +114,10 @@ type KeyRepository interface {
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// ListSigningKeys lists an environment's keys, newest first.
 	ListSigningKeys(ctx context.Context, envID string) ([]*SigningKey, error)
+	// SetSigningKeyState moves a key to another state.
+	SetSigningKeyState(ctx context.Context, envID, kid, state string, at time.Time) error
+	// DeleteSigningKey removes a retired key and its private half.
+	DeleteSigningKey(ctx context.Context, envID, kid string) error
 }
 
 // SecretRepository stores encrypted values.

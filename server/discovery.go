@@ -28,6 +28,8 @@ type discoveryDocument struct {
 	ClaimsSupported                   []string `json:"claims_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	// Every authorization response carries iss (RFC 9207).
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 func newDiscovery(svc *service.Service, envID string) discoveryDocument {
@@ -51,6 +53,7 @@ func newDiscovery(svc *service.Service, envID string) discoveryDocument {
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp",
 			"name", "given_name", "family_name", "preferred_username", "email", "email_verified", "env", "user_type", "roles"},
+		AuthorizationResponseIssParameterSupported: true,
 	}
 }
 

@@ -461,24 +461,27 @@ func (s *Service) PolicyDescription(ctx context.Context, envID string) []string 
 		return nil
 	}
 	var rules []string
-	add := func(n int, text string) {
-		if n > 0 {
-			rules = append(rules, strings.ReplaceAll(text, "N", strconv.Itoa(n)))
+	add := func(n int, one, many string) {
+		switch {
+		case n == 1 && one != "":
+			rules = append(rules, one)
+		case n > 1:
+			rules = append(rules, strings.ReplaceAll(many, "N", strconv.Itoa(n)))
 		}
 	}
-	add(p.MinLength, "at least N characters")
-	add(p.MinLowercase, "at least N lowercase letters")
-	add(p.MinUppercase, "at least N uppercase letters")
-	add(p.MinDigits, "at least N digits")
-	add(p.MinSpecial, "at least N characters that are not letters or digits")
-	add(p.MaxRepeatedCharacters, "no character more than N times in a row")
-	add(p.MinUniqueCharacters, "at least N different characters")
+	add(p.MinLength, "", "at least N characters")
+	add(p.MinLowercase, "a lowercase letter", "at least N lowercase letters")
+	add(p.MinUppercase, "an uppercase letter", "at least N uppercase letters")
+	add(p.MinDigits, "a digit", "at least N digits")
+	add(p.MinSpecial, "a character that is not a letter or digit", "at least N characters that are not letters or digits")
+	add(p.MaxRepeatedCharacters, "no character twice in a row", "no character more than N times in a row")
+	add(p.MinUniqueCharacters, "", "at least N different characters")
 	if p.NotCommon {
 		rules = append(rules, "not a commonly used password")
 	}
 	if p.NotUserAttributes {
 		rules = append(rules, "not containing your name or username")
 	}
-	add(p.HistoryCount, "different from your last N passwords")
+	add(p.HistoryCount, "different from your last password", "different from your last N passwords")
 	return rules
 }

@@ -104,6 +104,10 @@ func (s *Service) createEnvironment(ctx context.Context, actor Actor, in NewEnvi
 	if err != nil {
 		return nil, err
 	}
+	nextKey, nextSecret, err := s.newSigningKey(env.ID, DefaultSigningAlgorithm, gatehouse.KeyNext)
+	if err != nil {
+		return nil, err
+	}
 	err = s.Store.InTx(ctx, func(r gatehouse.Repositories) error {
 		for _, step := range []func() error{
 			func() error { return r.CreateEnvironment(ctx, env) },
@@ -111,6 +115,8 @@ func (s *Service) createEnvironment(ctx context.Context, actor Actor, in NewEnvi
 			func() error { return r.PutPasswordPolicy(ctx, env.ID, &policy) },
 			func() error { return r.PutSecret(ctx, secret) },
 			func() error { return r.CreateSigningKey(ctx, key) },
+			func() error { return r.PutSecret(ctx, nextSecret) },
+			func() error { return r.CreateSigningKey(ctx, nextKey) },
 			func() error { return s.seedRoles(ctx, r, env.ID) },
 			func() error { _, err := s.clientSecretKey(ctx, r, env.ID); return err },
 			func() error {

@@ -56,9 +56,20 @@ func TestCreateEnvironment(t *testing.T) {
 	}
 
 	// The signing key's private half decrypts and signs what the JWKS verifies.
-	keys, err := svc.Store.ListSigningKeys(ctx, "acme")
-	if err != nil || len(keys) != 1 || keys[0].State != gatehouse.KeyCurrent || keys[0].Algorithm != "ES256" {
-		t.Fatalf("keys: %+v %v", keys, err)
+	all, err := svc.Store.ListSigningKeys(ctx, "acme")
+	if err != nil || len(all) != 2 {
+		t.Fatalf("keys: %+v %v", all, err)
+	}
+	var keys []*gatehouse.SigningKey // the current one first, as the checks below read
+	for _, state := range []string{gatehouse.KeyCurrent, gatehouse.KeyNext} {
+		for _, k := range all {
+			if k.State == state && k.Algorithm == "ES256" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) != 2 {
+		t.Fatalf("a new environment has %+v, want a current and a next ES256 key", all)
 	}
 	der, err := svc.OpenSecret(ctx, "acme", keys[0].SecretName)
 	if err != nil {
@@ -142,13 +153,13 @@ func TestReencryptSecrets(t *testing.T) {
 	before := digest(svc)
 	newKR, _ := keyring.New(keyring.Generate())
 	n, err := service.ReencryptSecrets(ctx, svc.Store, svc.Keyring, newKR)
-	if err != nil || n != 6 {
-		t.Fatalf("re-encrypted %d, want 6 (a signing key and a client-secret key per environment): %v", n, err)
+	if err != nil || n != 9 {
+		t.Fatalf("re-encrypted %d, want 9 (current and next signing keys and a client-secret key per environment): %v", n, err)
 	}
 	old := svc.Keyring
 	svc.Keyring = newKR
 	after := digest(svc)
-	if len(after) != 6 {
+	if len(after) != 9 {
 		t.Fatalf("after: %d secrets", len(after))
 	}
 	for k, v := range before {
@@ -168,7 +179,7 @@ func TestReencryptSecrets(t *testing.T) {
 		t.Fatal("rotation with the wrong old key succeeded")
 	}
 	svc.Keyring = newKR
-	if got := digest(svc); len(got) != 6 {
+	if got := digest(svc); len(got) != 9 {
 		t.Fatal("a failed rotation changed secrets")
 	}
 }

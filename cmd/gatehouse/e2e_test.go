@@ -347,7 +347,7 @@ func TestKEKRotation(t *testing.T) {
 		KeyID       string
 	}
 	json.Unmarshal([]byte(r.stdout), &out)
-	if out.Reencrypted != 4 || out.KeyID == "" {
+	if out.Reencrypted != 6 || out.KeyID == "" {
 		t.Fatalf("rotate printed %s", r.stdout)
 	}
 	after, _ := os.ReadFile(kekFile)
@@ -373,4 +373,23 @@ func TestKEKRotation(t *testing.T) {
 	}
 	os.Rename(kekFile+".bak", kekFile)
 	mustGH(t, dir, nil, "env", "list")
+}
+
+// TestKeyRotateCommand: a forced rotation publishes three keys (next,
+// current, previous) and the server serves them.
+func TestKeyRotateCommand(t *testing.T) {
+	dir := t.TempDir()
+	mustGH(t, dir, nil, "env", "create", "acme")
+	r := mustGH(t, dir, nil, "key", "rotate", "--env", "acme", "--output", "json")
+	for _, state := range []string{"NEXT", "CURRENT", "PREVIOUS"} {
+		if !strings.Contains(r.stdout, `"State": "`+state+`"`) {
+			t.Fatalf("key rotate printed %s", r.stdout)
+		}
+	}
+	s := serve(t, dir, freeAddr(t), nil)
+	if _, body := get(t, s.url+"/acme/oauth2/jwks"); strings.Count(body, `"kid"`) != 3 {
+		t.Fatalf("JWKS after a rotation: %s", body)
+	}
+	wantFail(t, gh(t, dir, nil, "key", "rotate", "--env", "nope"), 1, "not found")
+	wantFail(t, gh(t, dir, nil, "key", "rotate"), 2, "--env")
 }

@@ -67,7 +67,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if cfg.UsesPostgres() {
 		store = "postgres"
 	}
-	go optimizeHourly(ctx, a)
+	go maintainHourly(ctx, a)
 	a.svc.Audit = service.NewAuditBatcher(a.store, a.log)
 	defer a.svc.Audit.Close()
 	a.log.Info("ready", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "store", store,
@@ -79,13 +79,21 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	return err
 }
 
-// optimizeHourly keeps the store's planner statistics fresh.
-func optimizeHourly(ctx context.Context, a *app) {
+// maintainHourly keeps the store's planner statistics fresh, rotates
+// signing keys that are due and deletes expired sessions, codes and tokens.
+// Several nodes may do it at once: each step is idempotent.
+func maintainHourly(ctx context.Context, a *app) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		if err := a.store.Optimize(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("refreshing the store's statistics", "err", err)
+		for name, step := range map[string]func() error{
+			"refreshing the store's statistics": func() error { return a.store.Optimize(ctx) },
+			"rotating signing keys":             func() error { return a.svc.RotateAllSigningKeys(ctx) },
+			"deleting expired tokens":           func() error { _, err := a.store.DeleteExpired(ctx, time.Now()); return err },
+		} {
+			if err := step(); err != nil && ctx.Err() == nil {
+				a.log.Warn(name, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
