@@ -75,8 +75,12 @@ const (
 // AuthorizationRequest is what a client asked for at the authorization
 // endpoint, validated.
 type AuthorizationRequest struct {
-	ClientID            string `json:"clientId"`
-	RedirectURI         string `json:"redirectUri"`
+	ClientID    string `json:"clientId"`
+	RedirectURI string `json:"redirectUri"`
+	// RedirectURIParam is redirect_uri as the client sent it: empty when it
+	// left it out (allowed with one registered URI), and then the token
+	// request leaves it out too (RFC 6749 §4.1.3).
+	RedirectURIParam    string `json:"redirectUriParam"`
 	Scope               string `json:"scope"`
 	State               string `json:"state"`
 	Nonce               string `json:"nonce"`

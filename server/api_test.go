@@ -938,9 +938,18 @@ func signJWT(t *testing.T, alg jose.SignatureAlgorithm, key any, kid, typ string
 // privateKey opens an environment's current signing key.
 func (h *apiHarness) privateKey(env string) (kid string, key any) {
 	h.t.Helper()
-	keys, err := h.svc.Store.ListSigningKeys(context.Background(), env)
-	if err != nil || len(keys) != 1 {
-		h.t.Fatalf("keys of %s: %v %v", env, keys, err)
+	all, err := h.svc.Store.ListSigningKeys(context.Background(), env)
+	if err != nil {
+		h.t.Fatalf("keys of %s: %v", env, err)
+	}
+	var keys []*gatehouse.SigningKey
+	for _, k := range all {
+		if k.State == gatehouse.KeyCurrent {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) != 1 {
+		h.t.Fatalf("current keys of %s: %v", env, all)
 	}
 	der, err := h.svc.OpenSecret(context.Background(), env, keys[0].SecretName)
 	if err != nil {
@@ -999,7 +1008,7 @@ func TestAPITokenAttacks(t *testing.T) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	resp, body := fetch(t, h.ts.URL+"/acme/oauth2/jwks")
-	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &jwks) != nil || len(jwks.Keys) != 1 {
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &jwks) != nil || len(jwks.Keys) != 2 { // current and next
 		t.Fatalf("JWKS: %d %s", resp.StatusCode, body)
 	}
 	hs256 := func(key []byte) string {

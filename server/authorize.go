@@ -45,6 +45,7 @@ func (s *Server) authorizeEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	form, terr := tokenForm(w, r)
 	if terr != nil {
+		s.svc.RecordAuthorizeRefusal(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), r.URL.Query().Get("client_id"), terr.Description)
 		s.message(w, r, http.StatusBadRequest, "Sign-in request not valid", terr.Description)
 		return
 	}
@@ -60,13 +61,19 @@ func (s *Server) authorizeEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 		req.MaxAge = &n
 	}
-	if form.Get("request") != "" || form.Get("request_uri") != "" {
+	actor := actorOf(r, gatehouse.ActorAnonymous, "")
+	// The client and its redirect URI are checked first: until they are,
+	// no error may be sent to the redirect URI.
+	if _, err := s.svc.ValidateAuthorization(r.Context(), envID, form.Get("response_type"), &req); err != nil {
+		s.authorizeError(w, r, &req, err)
+		return
+	}
+	if form.Get("request") != "" {
 		s.authorizeError(w, r, &req, &service.AuthorizeError{Code: "request_not_supported", Description: "request objects are not supported", Redirect: true})
 		return
 	}
-	actor := actorOf(r, gatehouse.ActorAnonymous, "")
-	if _, err := s.svc.ValidateAuthorization(r.Context(), envID, form.Get("response_type"), &req); err != nil {
-		s.authorizeError(w, r, &req, err)
+	if form.Get("request_uri") != "" {
+		s.authorizeError(w, r, &req, &service.AuthorizeError{Code: "request_uri_not_supported", Description: "request_uri is not supported", Redirect: true})
 		return
 	}
 	sess := s.svc.SessionFor(r.Context(), envID, cookieValue(r, sessionCookie))

@@ -159,7 +159,7 @@ func TestJWKSDocument(t *testing.T) {
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(body), &set); err != nil || len(set.Keys) != 1 {
+	if err := json.Unmarshal([]byte(body), &set); err != nil || len(set.Keys) != 2 { // current and next
 		t.Fatalf("JWKS %s: %v", body, err)
 	}
 	for _, private := range []string{"d", "p", "q"} {

@@ -56,6 +56,7 @@ func (s *Service) ValidateAuthorization(ctx context.Context, envID, responseType
 	}
 	// The redirect URI must be one registered, exactly: no prefix, no
 	// normalisation, so that no open redirect can be built from it.
+	req.RedirectURIParam = req.RedirectURI
 	if req.RedirectURI == "" && len(app.RedirectURIs) == 1 {
 		req.RedirectURI = app.RedirectURIs[0]
 	}
@@ -69,19 +70,19 @@ func (s *Service) ValidateAuthorization(ctx context.Context, envID, responseType
 		return nil, redirectError("unsupported_response_type", "response_type must be code")
 	case req.ResponseMode != "" && req.ResponseMode != "query" && req.ResponseMode != "form_post":
 		return nil, redirectError("invalid_request", "response_mode must be query or form_post")
-	case len(req.State) > 2000 || len(req.Nonce) > 500 || len(req.LoginHint) > 500:
-		return nil, redirectError("invalid_request", "state, nonce or login_hint is too long")
+	case len(req.State) > 2000 || len(req.Nonce) > 500 || len(req.LoginHint) > 500 || len(req.Scope) > 1000:
+		return nil, redirectError("invalid_request", "state, nonce, login_hint or scope is too long")
 	case req.CodeChallengeMethod != "" && req.CodeChallengeMethod != "S256":
 		return nil, redirectError("invalid_request", "code_challenge_method must be S256")
+	case req.CodeChallenge != "" && req.CodeChallengeMethod == "":
+		// RFC 7636 §4.3: an omitted method means plain, which is refused.
+		return nil, redirectError("invalid_request", "code_challenge_method must be S256 (plain is not accepted)")
 	case req.CodeChallenge == "" && !app.Confidential():
 		return nil, redirectError("invalid_request", "public clients must send a PKCE code_challenge (S256)")
 	case req.CodeChallenge != "" && (len(req.CodeChallenge) != 43 || strings.Trim(req.CodeChallenge, base64URLChars) != ""):
 		return nil, redirectError("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
 	case req.MaxAge != nil && *req.MaxAge < 0:
 		return nil, redirectError("invalid_request", "max_age must not be negative")
-	}
-	if req.CodeChallenge != "" {
-		req.CodeChallengeMethod = "S256"
 	}
 	for _, p := range strings.Fields(req.Prompt) {
 		if p != "none" && p != "login" {
@@ -264,7 +265,7 @@ func (s *Service) IssueCode(ctx context.Context, actor Actor, envID string, req 
 	code := randomToken(32)
 	err := s.Store.CreateAuthorizationCode(ctx, &gatehouse.AuthorizationCode{
 		EnvironmentID: envID, Hash: hashSecret(code), ClientID: req.ClientID, UserID: sess.UserID, SessionID: sess.ID,
-		RedirectURI: req.RedirectURI, Scope: req.Scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		RedirectURI: req.RedirectURIParam, Scope: req.Scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
 		CodeChallengeMethod: req.CodeChallengeMethod, AuthTime: sess.AuthTime, AMR: sess.AMR, ExpiresAt: s.now().Add(CodeTTL),
 	})
 	return code, err
