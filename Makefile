@@ -4,7 +4,7 @@ GO ?= go
 PG_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export GATEHOUSE_TEST_POSTGRES_DSN ?= $(PG_DSN)
 
-.PHONY: run build test check vet fmt-check staticcheck unit bench postgres
+.PHONY: run build test check vet fmt-check staticcheck unit bench postgres interop
 
 ## run: start Gatehouse on the embedded SQLite store in ./gatehouse-data
 run:
@@ -14,8 +14,8 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gatehouse ./cmd/gatehouse
 
-## test: formatting, vet, staticcheck and every test with the race detector, on SQLite and PostgreSQL
-test: check postgres unit
+## test: formatting, vet, staticcheck, every Go test with the race detector on SQLite and PostgreSQL, and the browser interop test
+test: check postgres unit interop
 
 check: fmt-check vet staticcheck
 
@@ -37,6 +37,11 @@ postgres:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## interop: a real browser (Debian's Chromium) signs in through the hosted pages for an openid-client relying party
+interop: build
+	bash scripts/ensure-browser.sh
+	GATEHOUSE_BIN=$(CURDIR)/bin/gatehouse npm --prefix interop test
 
 ## bench: store reads and 1,000,000-user lists on both engines, user creation, start-to-ready and idle RSS
 bench: postgres
