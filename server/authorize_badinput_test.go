@@ -368,9 +368,20 @@ func TestAuthorizeBadInput_RedirectURIOmittedWithOneRegistered(t *testing.T) {
 	}
 	q := s.query(one, ocRedirect, "scope", "profile")
 	q.Del("redirect_uri")
-	code := s.clientResponse(s.signIn(newBrowser(t, s.h), q), ocRedirect).Get("code")
+	b := newBrowser(t, s.h)
+	code := s.clientResponse(s.signIn(b, q), ocRedirect).Get("code")
 	if r, _ := s.exchange(one, code, "", ""); r.status != http.StatusOK {
 		t.Errorf("a code from a request without redirect_uri, redeemed without redirect_uri: %s", r)
+	}
+	// OAuth 2.1 §4.1.3: then redirect_uri is OPTIONAL at the token
+	// endpoint; sent, it is the registered one the response went to.
+	code = s.clientResponse(b.do(http.MethodGet, s.authorizePath(q), nil), ocRedirect).Get("code")
+	if r, _ := s.exchange(one, code, ocRedirect, ""); r.status != http.StatusOK {
+		t.Errorf("a code from a request without redirect_uri, redeemed with the registered redirect_uri: %s", r)
+	}
+	code = s.clientResponse(b.do(http.MethodGet, s.authorizePath(q), nil), ocRedirect).Get("code")
+	if r, reply := s.exchange(one, code, ocRedirect2, ""); r.status != http.StatusBadRequest || reply.Error != "invalid_grant" {
+		t.Errorf("a code from a request without redirect_uri, redeemed with another redirect_uri: %s", r)
 	}
 }
 
@@ -530,10 +541,11 @@ func TestAuthorizeBadInput_ClickjackingHeaders(t *testing.T) {
 	pages["form_post"] = b.do(http.MethodGet, s.authorizePath(s.query(s.web, ocRedirect, "response_mode", "form_post")), nil)
 	pages["message: bad request"] = b.do(http.MethodGet, s.authorizePath(s.query(s.web, "https://evil.example/")), nil)
 	pages["message: expired"] = b.do(http.MethodGet, loginURL, nil)
-	pages["message: signed out"] = b.do(http.MethodGet, "/acme/oauth2/logout", nil)
+	pages["logout confirmation"] = b.do(http.MethodGet, "/acme/oauth2/logout", nil)
+	pages["message: signed out"] = b.submit("/acme/oauth2/logout", pages["logout confirmation"])
 	pages["message: unknown environment"] = b.do(http.MethodGet, "/nowhere/oauth2/authorize", nil)
 	for name, want := range map[string]string{"identifier": `name="username"`, "password": `name="password"`, "change": `name="current"`,
-		"form_post": `id="formpost"`, "message: expired": "expired", "message: signed out": "signed out"} {
+		"form_post": `id="formpost"`, "message: expired": "expired", "logout confirmation": "Sign out?", "message: signed out": "signed out"} {
 		if !strings.Contains(pages[name].body, want) {
 			t.Errorf("%s page is not what it should be (%d):\n%s", name, pages[name].status, pages[name].body)
 		}

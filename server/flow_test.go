@@ -61,7 +61,7 @@ func (b *browser) do(method, target string, form url.Values) page {
 	return page{resp.StatusCode, resp.Header, string(data)}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var csrfField = regexp.MustCompile(`name="(?:csrf|confirm)" value="([^"]+)"`)
 
 // submit posts a page's form (its CSRF token included) to the page's URL.
 func (b *browser) submit(at string, p page, fields ...string) page {
@@ -70,7 +70,11 @@ func (b *browser) submit(at string, p page, fields ...string) page {
 	if m == nil {
 		b.t.Fatalf("no CSRF field on the page at %s:\n%s", at, p.body)
 	}
-	form := url.Values{"csrf": {m[1]}}
+	field := "csrf"
+	if strings.Contains(m[0], `name="confirm"`) {
+		field = "confirm"
+	}
+	form := url.Values{field: {m[1]}}
 	for i := 0; i+1 < len(fields); i += 2 {
 		form.Set(fields[i], fields[i+1])
 	}

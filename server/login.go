@@ -166,7 +166,9 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-// logout is RP-initiated logout (OIDC RP-Initiated Logout 1.0).
+// logout is RP-initiated logout (OIDC RP-Initiated Logout 1.0). With a
+// valid id_token_hint it signs out at once; without one it asks the user
+// to confirm, so that a link on another site cannot sign anyone out.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	envID := r.PathValue("env")
 	form, terr := tokenForm(w, r)
@@ -174,9 +176,15 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusBadRequest, "Sign-out request not valid", terr.Description)
 		return
 	}
-	target, err := s.svc.Logout(r.Context(), actorOf(r, gatehouse.ActorUser, ""), envID, cookieValue(r, sessionCookie),
-		form.Get("id_token_hint"), form.Get("post_logout_redirect_uri"))
-	if err != nil {
+	cookie := cookieValue(r, sessionCookie)
+	target, hinted := s.svc.LogoutTarget(r.Context(), envID, form.Get("id_token_hint"), form.Get("post_logout_redirect_uri"))
+	confirmed := r.Method == http.MethodPost && cookie != "" && form.Get("confirm") == service.LogoutToken(envID, cookie)
+	if !hinted && !confirmed && s.svc.SessionFor(r.Context(), envID, cookie) != nil {
+		s.renderPage(w, r, http.StatusOK, "logout", "", page{Title: "Sign out?", Action: "/" + envID + "/oauth2/logout",
+			CSRF: service.LogoutToken(envID, cookie)})
+		return
+	}
+	if err := s.svc.EndSession(r.Context(), actorOf(r, gatehouse.ActorUser, ""), envID, cookie); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

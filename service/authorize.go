@@ -299,7 +299,9 @@ func (s *Service) ExchangeCode(ctx context.Context, actor Actor, envID string, a
 		return fail("code reused: tokens issued with it revoked")
 	case c.ClientID != app.ClientID:
 		return fail("code of another client")
-	case c.RedirectURI != redirectURI:
+	case c.RedirectURI != redirectURI && !(c.RedirectURI == "" && len(app.RedirectURIs) == 1 && redirectURI == app.RedirectURIs[0]):
+		// Left out at authorize (one URI registered), redirect_uri may be
+		// left out or be that URI here.
 		return fail("redirect_uri differs from the authorization request")
 	case !now.Before(c.ExpiresAt):
 		return fail("code expired")
@@ -418,28 +420,47 @@ func (s *Service) Userinfo(ctx context.Context, envID, accessToken string) (map[
 	return out, nil
 }
 
-// Logout ends the session the cookie stands for. A post-logout redirect is
-// followed only when it is registered for the client the id_token_hint was
-// issued to; otherwise the caller shows a signed-out page.
-func (s *Service) Logout(ctx context.Context, actor Actor, envID, cookie, idTokenHint, postLogoutURI string) (string, error) {
-	if sess := s.SessionFor(ctx, envID, cookie); sess != nil {
-		if err := s.Store.DeleteSession(ctx, envID, sess.ID); err != nil {
-			return "", err
-		}
-		s.record(ctx, s.event(envID, actor, Change{Action: "SIGNED_OUT", TargetType: "USER", TargetID: sess.UserID}))
-	}
-	if postLogoutURI == "" || idTokenHint == "" {
-		return "", nil
+// LogoutTarget checks an RP-initiated logout request: whether its
+// id_token_hint is an ID token of this environment, and the post-logout
+// redirect to follow, only when registered for the hint's client.
+func (s *Service) LogoutTarget(ctx context.Context, envID, idTokenHint, postLogoutURI string) (target string, hinted bool) {
+	if idTokenHint == "" {
+		return "", false
 	}
 	aud, err := s.idTokenAudience(ctx, envID, idTokenHint)
 	if err != nil {
-		return "", nil
+		return "", false
+	}
+	if postLogoutURI == "" {
+		return "", true
 	}
 	app, err := s.applicationByClientID(ctx, envID, aud)
 	if err != nil || !slices.Contains(app.PostLogoutRedirectURIs, postLogoutURI) {
-		return "", nil
+		return "", true
 	}
-	return postLogoutURI, nil
+	return postLogoutURI, true
+}
+
+// EndSession signs the browser holding cookie out.
+func (s *Service) EndSession(ctx context.Context, actor Actor, envID, cookie string) error {
+	sess := s.SessionFor(ctx, envID, cookie)
+	if sess == nil {
+		return nil
+	}
+	if err := s.Store.DeleteSession(ctx, envID, sess.ID); err != nil {
+		return err
+	}
+	s.record(ctx, s.event(envID, actor, Change{Action: "SIGNED_OUT", TargetType: "USER", TargetID: sess.UserID}))
+	return nil
+}
+
+// LogoutToken is the token of the sign-out confirmation form: an HMAC of
+// the environment under the session's secret, which another site cannot
+// compute, so that a link elsewhere cannot sign anyone out.
+func LogoutToken(envID, cookie string) string {
+	m := hmac.New(sha256.New, []byte(cookie))
+	m.Write([]byte("logout/" + envID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // RecordAuthorizeRefusal audits a refused authorization request.

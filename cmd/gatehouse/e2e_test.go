@@ -393,3 +393,23 @@ func TestKeyRotateCommand(t *testing.T) {
 	wantFail(t, gh(t, dir, nil, "key", "rotate", "--env", "nope"), 1, "not found")
 	wantFail(t, gh(t, dir, nil, "key", "rotate"), 2, "--env")
 }
+
+func TestAppCreateSignInSettings(t *testing.T) {
+	dir := t.TempDir()
+	mustGH(t, dir, nil, "env", "create", "acme")
+	r := mustGH(t, dir, nil, "app", "create", "--env", "acme", "--name", "shop", "--type", "web",
+		"--redirect-uri", "https://shop.example/cb", "--post-logout-redirect-uri", "https://shop.example/bye",
+		"--refresh-tokens", "--access-token-seconds", "600", "--output", "json")
+	var app struct {
+		PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
+		RefreshTokens          bool
+		AccessTokenSeconds     int
+		ClientSecret           string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &app); err != nil || !app.RefreshTokens || app.AccessTokenSeconds != 600 ||
+		len(app.PostLogoutRedirectURIs) != 1 || app.ClientSecret == "" {
+		t.Fatalf("app create printed %s (%v)", r.stdout, err)
+	}
+	wantFail(t, gh(t, dir, nil, "app", "create", "--env", "acme", "--name", "x", "--type", "web",
+		"--post-logout-redirect-uri", "javascript:alert(1)"), 1, "not allowed")
+}
