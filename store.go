@@ -107,6 +107,9 @@ type ApplicationRepository interface {
 type PolicyRepository interface {
 	PutPasswordPolicy(ctx context.Context, envID string, p *PasswordPolicy) error
 	GetPasswordPolicy(ctx context.Context, envID string) (*PasswordPolicy, error)
+	PutBranding(ctx context.Context, envID string, b *Branding) error
+	// GetBranding answers ENOTFOUND for an environment that set none.
+	GetBranding(ctx context.Context, envID string) (*Branding, error)
 }
 
 // KeyRepository stores token signing keys.

@@ -95,6 +95,26 @@ func (s *Server) putPasswordPolicy(w http.ResponseWriter, r *http.Request, p *pr
 	return respond(w, http.StatusOK, pol)
 }
 
+func (s *Server) getBranding(w http.ResponseWriter, r *http.Request, p *principal) error {
+	b, err := s.svc.Branding(r.Context(), p.envID)
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, b)
+}
+
+func (s *Server) putBranding(w http.ResponseWriter, r *http.Request, p *principal) error {
+	in := gatehouse.DefaultBranding()
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	b, err := s.svc.PutBranding(r.Context(), p.actor, p.envID, in)
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, b)
+}
+
 type applicationInput struct {
 	Name                   *string   `json:"name"`
 	Type                   *string   `json:"type"` // create only

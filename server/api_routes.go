@@ -30,6 +30,9 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET", env + "/password-policy", usersRead, "Get the password policy", s.getPasswordPolicy},
 		{"PUT", env + "/password-policy", envWrite, "Replace the password policy", s.putPasswordPolicy},
 
+		{"GET", env + "/branding", envRead, "Get the branding of the hosted pages", s.getBranding},
+		{"PUT", env + "/branding", envWrite, "Replace the branding of the hosted pages", s.putBranding},
+
 		{"GET", env + "/applications", envRead, "List applications", s.listApplications},
 		{"POST", env + "/applications", envWrite, "Create an application", s.createApplication},
 		{"GET", env + "/applications/{id}", envRead, "Get an application", s.getApplication},

@@ -351,6 +351,8 @@ var apiRouteTable = []apiRoute{
 
 	{"GET", "/environments/{env}/password-policy", "usersRead", ""},
 	{"PUT", "/environments/{env}/password-policy", "envWrite", `{"preset":"BASIC"}`},
+	{"GET", "/environments/{env}/branding", "envRead", ""},
+	{"PUT", "/environments/{env}/branding", "envWrite", `{"primaryColor":"#112233","signInTitle":"Welcome"}`},
 
 	{"GET", "/environments/{env}/applications", "envRead", ""},
 	{"POST", "/environments/{env}/applications", "envWrite", `{"name":"Made {n}","type":"service"}`},

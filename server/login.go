@@ -41,6 +41,9 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, status int, f 
 	switch f.Step {
 	case gatehouse.StepIdentifier:
 		p.Title = "Sign in"
+		if b, err := s.svc.Branding(r.Context(), f.EnvironmentID); err == nil && b.SignInTitle != "" {
+			p.Title = b.SignInTitle
+		}
 		s.renderPage(w, r, status, "identifier", f.Request.RedirectURI, p)
 	case gatehouse.StepPassword:
 		p.Title = "Enter your password"

@@ -244,3 +244,53 @@ func TestDiscoveryDocument(t *testing.T) {
 		t.Errorf("discovery of an unknown environment: %s", r)
 	}
 }
+
+// TestBrandingShowsOnTheSignInPages: branding is data an administrator
+// sets through the API; the pages show it, and nothing in it can inject
+// markup, style or script.
+func TestBrandingShowsOnTheSignInPages(t *testing.T) {
+	h := newAPI(t)
+	admin := h.tokens["acme"][gatehouse.RoleEnvironmentAdmin]
+	for _, bad := range []string{
+		`{"primaryColor":"red;}</style>"}`, `{"backgroundColor":"#12345"}`, `{"logoUrl":"javascript:alert(1)"}`,
+		`{"logoUrl":"http://cdn.example/logo.png"}`, `{"logoUrl":"data:text/html;base64,PHNjcmlwdD4="}`,
+		`{"supportUrl":"javascript:alert(1)"}`, `{"signInTitle":"` + strings.Repeat("x", 101) + `"}`,
+	} {
+		if r := h.do("PUT", "/environments/acme/branding", admin, bad); r.status != http.StatusBadRequest {
+			t.Errorf("branding %s: %s", bad, r)
+		}
+	}
+	if r := h.do("PUT", "/environments/acme/branding", h.tokens["acme"][gatehouse.RoleReadOnly], `{"signInTitle":"x"}`); r.status != http.StatusForbidden {
+		t.Errorf("READ_ONLY changed the branding: %s", r)
+	}
+	good := `{"logoUrl":"https://cdn.acme.example/logo.svg","primaryColor":"#aa0033","backgroundColor":"#fafafa",` +
+		`"signInTitle":"Welcome to Acme <b>", "signInMessage":"Use your store account.","supportUrl":"https://help.acme.example/"}`
+	if r := h.do("PUT", "/environments/acme/branding", admin, good); r.status != http.StatusOK {
+		t.Fatalf("branding: %s", r)
+	}
+	if r := h.do("GET", "/environments/acme/branding", h.tokens["acme"][gatehouse.RoleReadOnly], ""); !strings.Contains(r.body, "#aa0033") {
+		t.Fatalf("GET branding: %s", r)
+	}
+	app, err := h.svc.CreateApplication(context.Background(), service.OperatorActor(), "acme", gatehouse.Application{Name: "shop", Type: gatehouse.AppTypeWeb, RedirectURIs: []string{"https://shop.example/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, h)
+	start := b.do("GET", authorizeURL(app.ClientID, "https://shop.example/cb", ""), nil)
+	p := b.do("GET", start.header.Get("Location"), nil)
+	for _, want := range []string{"Welcome to Acme &lt;b&gt;", "Use your store account.", `src="https://cdn.acme.example/logo.svg"`, `href="https://help.acme.example/"`, "brand.css"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("the sign-in page lacks %s:\n%s", want, p.body)
+		}
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data: https://cdn.acme.example") {
+		t.Errorf("CSP does not allow the logo: %s", csp)
+	}
+	css := b.do("GET", "/acme/login/assets/brand.css", nil)
+	if !strings.Contains(css.body, "--accent: #aa0033") || !strings.Contains(css.body, "--page: #fafafa") {
+		t.Errorf("brand.css: %s", css.body)
+	}
+	if other := b.do("GET", "/globex/login/assets/brand.css", nil); strings.Contains(other.body, "#aa0033") {
+		t.Errorf("globex shows acme's branding: %s", other.body)
+	}
+}

@@ -2,10 +2,13 @@ package server
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 //go:embed pages
@@ -24,6 +27,7 @@ var pageTemplates = func() map[string]*template.Template {
 
 // page is what every hosted page shows.
 type page struct {
+	Branding                              *gatehouse.Branding
 	Title, EnvironmentName, Assets, Error string
 	Action, CSRF, Username, Restart       string
 	Message                               string
@@ -34,13 +38,17 @@ type page struct {
 // pageHeaders are the security headers of every hosted page: no framing,
 // no inline script, forms only to ourselves and to the client's redirect
 // URI (browsers apply form-action to the redirect after a form).
-func pageHeaders(w http.ResponseWriter, formTarget string) {
+func pageHeaders(w http.ResponseWriter, formTarget, logoURL string) {
 	formAction := "'self'"
 	if u, err := url.Parse(formTarget); err == nil && u.Scheme != "" && u.Host != "" {
 		formAction += " " + u.Scheme + "://" + u.Host
 	}
+	imgSrc := "'self' data:"
+	if u, err := url.Parse(logoURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		imgSrc += " https://" + u.Host
+	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src "+imgSrc+"; "+
 		"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
@@ -56,7 +64,13 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 			p.EnvironmentName = e.DisplayName
 		}
 	}
-	pageHeaders(w, formTarget)
+	if b, err := s.svc.Branding(r.Context(), env); err == nil {
+		p.Branding = b
+	} else {
+		d := gatehouse.DefaultBranding()
+		p.Branding = &d
+	}
+	pageHeaders(w, formTarget, p.Branding.LogoURL)
 	w.WriteHeader(status)
 	if err := pageTemplates[name].ExecuteTemplate(w, "layout", p); err != nil {
 		s.log.ErrorContext(r.Context(), "rendering a page", "page", name, "err", err)
@@ -69,9 +83,26 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 	s.renderPage(w, r, status, "message", "", page{Title: title, Message: text})
 }
 
+// brandCSS is an environment's colours as a stylesheet: the values are
+// validated colours, so nothing else can get into it.
+func (s *Server) brandCSS(w http.ResponseWriter, r *http.Request) {
+	b, err := s.svc.Branding(r.Context(), r.PathValue("env"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	fmt.Fprintf(w, ":root { --accent: %s; --page: %s; }\n", b.PrimaryColor, b.BackgroundColor)
+}
+
 // assets serves the pages' stylesheet and script.
 func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
+	if name == "brand.css" {
+		s.brandCSS(w, r)
+		return
+	}
 	types := map[string]string{"login.css": "text/css; charset=utf-8", "formpost.js": "text/javascript; charset=utf-8"}
 	ct, ok := types[name]
 	if !ok || strings.Contains(name, "/") {

@@ -67,6 +67,7 @@ type caches struct {
 	// hash: resource servers introspect the same token again and again.
 	verified ttlCache[*AccessClaims]
 	revoked  ttlCache[bool]
+	branding ttlCache[*gatehouse.Branding]
 }
 
 // forgetEnvironment drops everything cached about an environment.
@@ -75,4 +76,5 @@ func (c *caches) forgetEnvironment(envID string) {
 	c.keys.forget(envID)
 	c.jwks.forget(envID)
 	c.clientKeys.forget(envID)
+	c.branding.forget(envID)
 }
