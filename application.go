@@ -56,6 +56,17 @@ type ApplicationSettings struct {
 	// for the application's type.
 	AccessTokenSeconds  int `json:"accessTokenSeconds"`
 	RefreshTokenSeconds int `json:"refreshTokenSeconds"`
+	// SigningAlgorithm signs this application's tokens: ES256 (the
+	// default, when empty) or RS256 for old clients.
+	SigningAlgorithm string `json:"signingAlgorithm,omitempty"`
+}
+
+// TokenAlgorithm is the algorithm that signs the application's tokens.
+func (a *Application) TokenAlgorithm() string {
+	if a.SigningAlgorithm == "" {
+		return "ES256"
+	}
+	return a.SigningAlgorithm
 }
 
 // Confidential reports whether the application has a secret.
@@ -108,6 +119,8 @@ func (a *Application) Validate() error {
 		return Errorf(EINVALID, "accessTokenSeconds must be between 0 (default) and 604800")
 	case a.RefreshTokenSeconds < 0 || a.RefreshTokenSeconds > 365*24*3600:
 		return Errorf(EINVALID, "refreshTokenSeconds must be between 0 (default) and 31536000")
+	case a.SigningAlgorithm != "" && a.SigningAlgorithm != "ES256" && a.SigningAlgorithm != "RS256":
+		return Errorf(EINVALID, "signingAlgorithm must be ES256 or RS256")
 	}
 	for _, g := range a.GrantTypes {
 		if !slices.Contains(allowed, g) {

@@ -126,12 +126,14 @@ type applicationInput struct {
 	RefreshTokens          *bool     `json:"refreshTokens"`
 	AccessTokenSeconds     *int      `json:"accessTokenSeconds"`
 	RefreshTokenSeconds    *int      `json:"refreshTokenSeconds"`
+	SigningAlgorithm       *string   `json:"signingAlgorithm"`
 }
 
 func (in *applicationInput) patch() service.ApplicationPatch {
 	return service.ApplicationPatch{Name: in.Name, Description: in.Description, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Roles: in.Roles,
-		RefreshTokens: in.RefreshTokens, AccessTokenSeconds: in.AccessTokenSeconds, RefreshTokenSeconds: in.RefreshTokenSeconds}
+		RefreshTokens: in.RefreshTokens, AccessTokenSeconds: in.AccessTokenSeconds, RefreshTokenSeconds: in.RefreshTokenSeconds,
+		SigningAlgorithm: in.SigningAlgorithm}
 }
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *principal) error {

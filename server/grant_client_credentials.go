@@ -41,7 +41,7 @@ func (g clientCredentialsGrant) Token(r *http.Request, envID string, form url.Va
 	if app.AccessTokenSeconds > 0 {
 		ttl = time.Duration(app.AccessTokenSeconds) * time.Second
 	}
-	token, err := g.s.svc.MintAccessToken(r.Context(), envID, service.AccessClaims{
+	token, err := g.s.svc.MintAccessTokenFor(r.Context(), envID, app, service.AccessClaims{
 		Subject: app.ClientID, ClientID: app.ClientID, SubjectType: gatehouse.ActorApplication,
 		Scope: scope, AdminRoles: app.Roles,
 	}, ttl)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -292,5 +293,41 @@ func TestBrandingShowsOnTheSignInPages(t *testing.T) {
 	}
 	if other := b.do("GET", "/globex/login/assets/brand.css", nil); strings.Contains(other.body, "#aa0033") {
 		t.Errorf("globex shows acme's branding: %s", other.body)
+	}
+}
+
+// TestRS256ForOldClients: an application may ask for RS256; its tokens are
+// signed with an RSA key that the JWKS publishes, and verify like the rest.
+func TestRS256ForOldClients(t *testing.T) {
+	h := newAPI(t)
+	ctx := context.Background()
+	admin := h.tokens["acme"][gatehouse.RoleEnvironmentAdmin]
+	r := h.do("POST", "/environments/acme/applications", admin,
+		`{"name":"legacy","type":"service","roles":["READ_ONLY"],"signingAlgorithm":"RS256"}`)
+	var app service.CreatedApplication
+	r.decode(t, &app)
+	if r.status != http.StatusCreated || app.SigningAlgorithm != "RS256" {
+		t.Fatalf("create: %s", r)
+	}
+	token := h.mustToken("acme", &app)
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if !strings.Contains(string(header), `"alg":"RS256"`) {
+		t.Fatalf("token header %s", header)
+	}
+	if r := h.do("GET", "/environments/acme/users", token, ""); r.status != http.StatusOK {
+		t.Fatalf("the RS256 token at the management API: %s", r)
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/acme/oauth2/jwks", nil)
+	if jwks := h.send(req); !strings.Contains(jwks.body, `"kty":"RSA"`) || strings.Count(jwks.body, `"kid"`) != 4 {
+		t.Fatalf("JWKS after an RS256 application: %s", jwks.body)
+	}
+	if _, err := h.svc.RotateSigningKeys(ctx, service.OperatorActor(), "acme", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.do("GET", "/environments/acme/users", token, ""); r.status != http.StatusOK {
+		t.Fatalf("an RS256 token signed before a rotation: %s", r)
+	}
+	if r := h.do("POST", "/environments/acme/applications", admin, `{"name":"x","type":"service","signingAlgorithm":"HS256"}`); r.status != http.StatusBadRequest {
+		t.Fatalf("HS256 accepted: %s", r)
 	}
 }

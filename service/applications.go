@@ -50,6 +50,9 @@ func (s *Service) CreateApplication(ctx context.Context, actor Actor, envID stri
 			}
 			out.ClientSecret, app.SecretHash = secret, hash
 		}
+		if err := s.ensureAlgorithmKeys(ctx, r, envID, app.TokenAlgorithm()); err != nil {
+			return err
+		}
 		if err := r.CreateApplication(ctx, &app); err != nil {
 			return err
 		}
@@ -178,6 +181,7 @@ type ApplicationPatch struct {
 	RefreshTokens          *bool
 	AccessTokenSeconds     *int
 	RefreshTokenSeconds    *int
+	SigningAlgorithm       *string
 }
 
 // UpdateApplication applies a patch; type and client id never change.
@@ -186,7 +190,10 @@ func (s *Service) UpdateApplication(ctx context.Context, actor Actor, envID, id 
 		if err := ApplyApplicationPatch(a, p); err != nil {
 			return err
 		}
-		return a.Validate()
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		return s.ensureAlgorithmKeys(ctx, r, envID, a.TokenAlgorithm())
 	})
 }
 
@@ -269,6 +276,9 @@ func ApplyApplicationPatch(a *gatehouse.Application, p ApplicationPatch) error {
 	}
 	if p.RefreshTokenSeconds != nil {
 		a.RefreshTokenSeconds = *p.RefreshTokenSeconds
+	}
+	if p.SigningAlgorithm != nil {
+		a.SigningAlgorithm = *p.SigningAlgorithm
 	}
 	return nil
 }

@@ -342,7 +342,7 @@ func pkceMatches(challenge, verifier string) bool {
 
 // mintIDToken signs an OIDC ID token (Core §2) for the client.
 func (s *Service) mintIDToken(ctx context.Context, envID string, app *gatehouse.Application, u *gatehouse.User, c *gatehouse.AuthorizationCode, accessToken string) (string, error) {
-	signer, err := s.currentSigner(ctx, envID, "JWT")
+	signer, err := s.currentSigner(ctx, envID, app.TokenAlgorithm(), "JWT")
 	if err != nil {
 		return "", err
 	}

@@ -91,7 +91,7 @@ type grantState struct {
 // refresh tokens, the next refresh token of the family.
 func (s *Service) issueUserTokens(ctx context.Context, envID string, app *gatehouse.Application, u *gatehouse.User, scope string, g grantState) (*UserTokens, error) {
 	ttl := accessTTL(app)
-	access, err := s.MintAccessToken(ctx, envID, userClaims(app, u, scope), ttl)
+	access, err := s.MintAccessTokenFor(ctx, envID, app, userClaims(app, u, scope), ttl)
 	if err != nil {
 		return nil, err
 	}

@@ -46,14 +46,14 @@ func (s *Service) Issuer(envID string) string { return s.BaseURL + "/" + envID }
 var keyCache sync.Map // envID + "/" + kid → crypto.Signer or *jose.JSONWebKey
 
 // currentSigner returns the environment's current signing key.
-func (s *Service) currentSigner(ctx context.Context, envID, typ string) (jose.Signer, error) {
+func (s *Service) currentSigner(ctx context.Context, envID, alg, typ string) (jose.Signer, error) {
 	keys, err := s.signingKeys(ctx, envID)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(keys, func(k *gatehouse.SigningKey) bool { return k.State == gatehouse.KeyCurrent })
+	i := slices.IndexFunc(keys, func(k *gatehouse.SigningKey) bool { return k.State == gatehouse.KeyCurrent && k.Algorithm == alg })
 	if i < 0 {
-		return nil, gatehouse.Errorf(gatehouse.EINTERNAL, "environment %s has no current signing key", envID)
+		return nil, gatehouse.Errorf(gatehouse.EINTERNAL, "environment %s has no current %s signing key", envID, alg)
 	}
 	k := keys[i]
 	cacheKey := envID + "/" + k.KID + "/private"
@@ -77,7 +77,16 @@ func (s *Service) currentSigner(ctx context.Context, envID, typ string) (jose.Si
 // MintAccessToken signs claims with the environment's current key. It sets
 // the issuer, times and id.
 func (s *Service) MintAccessToken(ctx context.Context, envID string, c AccessClaims, ttl time.Duration) (string, error) {
-	signer, err := s.currentSigner(ctx, envID, "at+jwt")
+	return s.mintAccessToken(ctx, envID, DefaultSigningAlgorithm, c, ttl)
+}
+
+// MintAccessTokenFor signs with the algorithm the application asks for.
+func (s *Service) MintAccessTokenFor(ctx context.Context, envID string, app *gatehouse.Application, c AccessClaims, ttl time.Duration) (string, error) {
+	return s.mintAccessToken(ctx, envID, app.TokenAlgorithm(), c, ttl)
+}
+
+func (s *Service) mintAccessToken(ctx context.Context, envID, alg string, c AccessClaims, ttl time.Duration) (string, error) {
+	signer, err := s.currentSigner(ctx, envID, alg, "at+jwt")
 	if err != nil {
 		return "", err
 	}
