@@ -52,6 +52,7 @@ management API.`,
 			in.PostLogoutRedirectURIs, _ = fs.GetStringArray("post-logout-redirect-uri")
 			in.RefreshTokens, _ = fs.GetBool("refresh-tokens")
 			in.AccessTokenSeconds, _ = fs.GetInt("access-token-seconds")
+			in.SigningAlgorithm, _ = fs.GetString("signing-algorithm")
 			in.Roles, _ = fs.GetStringArray("role")
 			if fs.Changed("grant-type") {
 				in.GrantTypes, _ = fs.GetStringArray("grant-type")
@@ -80,6 +81,7 @@ management API.`,
 	cmd.Flags().String("description", "", "description")
 	cmd.Flags().StringArray("redirect-uri", nil, "a redirect URI allowed after sign-in; repeatable")
 	cmd.Flags().StringArray("post-logout-redirect-uri", nil, "an address allowed after sign-out; repeatable")
+	cmd.Flags().String("signing-algorithm", "", "ES256 (default) or RS256 for old clients")
 	cmd.Flags().Bool("refresh-tokens", false, "issue refresh tokens (single-use, rotating) to this application")
 	cmd.Flags().Int("access-token-seconds", 0, "access-token lifetime (default: 1 hour, 24 hours for api-user applications)")
 	cmd.Flags().StringArray("grant-type", nil, "a grant type (authorization_code, refresh_token, client_credentials, password); repeatable; default by type")
