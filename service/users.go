@@ -544,14 +544,22 @@ func (s *Service) Authenticate(ctx context.Context, actor Actor, envID, username
 		s.recordFailure(ctx, envID, actor, username, u.ID, "inactive")
 		return nil, refuse
 	}
-	u.FailedAttempts, u.LockedUntil, u.LastSignOn = 0, nil, &now
+	// Write only what changed: a machine signing in many times a minute
+	// need not queue a write each time (lastSignOn is kept to the minute).
+	dirty := rehash || u.FailedAttempts != 0 || u.LockedUntil != nil || u.LastSignOn == nil || now.Sub(*u.LastSignOn) >= time.Minute
+	u.FailedAttempts, u.LockedUntil = 0, nil
+	if u.LastSignOn == nil || now.Sub(*u.LastSignOn) >= time.Minute {
+		u.LastSignOn = &now
+	}
 	if rehash {
 		if u.PasswordHash, err = password.Hash(ctx, plain); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.Store.UpdateUser(ctx, u); err != nil {
-		return nil, err
+	if dirty {
+		if err := s.Store.UpdateUser(ctx, u); err != nil {
+			return nil, err
+		}
 	}
 	return s.present(ctx, u), nil
 }
