@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -229,5 +231,34 @@ func TestSignInFlow(t *testing.T) {
 	// An unregistered post-logout address is never followed.
 	if out := b.do("GET", "/acme/oauth2/logout?"+url.Values{"id_token_hint": {idToken.IDToken}, "post_logout_redirect_uri": {"https://evil.example/"}}.Encode(), nil); out.status != 200 {
 		t.Fatalf("logout to an unregistered address: %d %s", out.status, out.header.Get("Location"))
+	}
+}
+
+// TestExpiredSignInStartsAgain: a sign-in page left open past its
+// lifetime explains itself and offers to start again with the client's
+// original request, so its state and PKCE verifier still match.
+func TestExpiredSignInStartsAgain(t *testing.T) {
+	h := newAPI(t)
+	app, err := h.svc.CreateApplication(context.Background(), service.OperatorActor(), "acme", gatehouse.Application{Name: "shop", Type: gatehouse.AppTypeSPA, RedirectURIs: []string{"https://shop.example/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, challenge := pkcePair()
+	b := newBrowser(t, h)
+	loginURL := b.do("GET", authorizeURL(app.ClientID, "https://shop.example/cb", challenge), nil).header.Get("Location")
+	h.svc.Now = func() time.Time { return time.Now().Add(service.LoginFlowTTL + time.Minute) }
+	expired := b.do("GET", loginURL, nil)
+	h.svc.Now = nil
+	link := regexp.MustCompile(`href="(/acme/oauth2/authorize\?[^"]+)"`).FindStringSubmatch(expired.body)
+	if expired.status != http.StatusNotFound || link == nil {
+		t.Fatalf("expired page: %d %s", expired.status, expired.body)
+	}
+	restart, _ := url.Parse(html.UnescapeString(link[1]))
+	if restart.Query().Get("state") != "st-1" || restart.Query().Get("code_challenge") != challenge || restart.Query().Get("client_id") != app.ClientID {
+		t.Fatalf("restart link %s", restart)
+	}
+	again := b.do("GET", restart.String(), nil)
+	if again.status != http.StatusSeeOther || !strings.HasPrefix(again.header.Get("Location"), "/acme/login/") {
+		t.Fatalf("starting again: %d %s", again.status, again.header.Get("Location"))
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,6 +25,11 @@ func (s *Server) loginFlow(w http.ResponseWriter, r *http.Request) (*gatehouse.L
 	envID := r.PathValue("env")
 	secret := cookieValue(r, loginCookie)
 	f, err := s.svc.LoginFlow(r.Context(), envID, r.PathValue("flow"), secret)
+	var expired *service.ExpiredLogin
+	if errors.As(err, &expired) {
+		s.renderPage(w, r, http.StatusNotFound, "expired", "", page{Title: "This page has expired", Action: expired.RestartURL})
+		return nil, "", false
+	}
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 			s.message(w, r, http.StatusNotFound, "This page has expired", "This sign-in page has expired or was opened in another browser. Go back to the application and sign in again.")

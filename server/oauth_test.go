@@ -331,3 +331,21 @@ func TestRS256ForOldClients(t *testing.T) {
 		t.Fatalf("HS256 accepted: %s", r)
 	}
 }
+
+// TestTokenRefusalsAreAudited: every refused token request leaves an event.
+func TestTokenRefusalsAreAudited(t *testing.T) {
+	h := newAPI(t)
+	app := h.apps["acme"][gatehouse.RoleEnvironmentAdmin]
+	for _, body := range []string{form("grant_type", "urn:nope"), form("grant_type", "client_credentials", "scope", "admin"), "grant_type=a&grant_type=b"} {
+		if r := h.tokenRequest("/acme/oauth2/token", "", body, basicAuth(app.ClientID, app.ClientSecret)); r.status != http.StatusBadRequest {
+			t.Fatalf("%s: %s", body, r)
+		}
+	}
+	h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "client_credentials"), basicAuth(app.ClientID, "wrong"))
+	for action, want := range map[string]int{"TOKEN_REQUEST_REFUSED": 3, service.ActionClientAuthFailed: 1} {
+		page, err := h.svc.ListAuditEvents(context.Background(), "acme", gatehouse.AuditFilter{Action: action, Limit: 10})
+		if err != nil || len(page.Items) != want {
+			t.Errorf("%s events: %d, want %d (%v)", action, len(page.Items), want, err)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	form, terr := tokenForm(w, r)
 	if terr != nil {
-		writeTokenError(w, terr)
+		s.refuseToken(w, r, envID, terr)
 		return
 	}
 	g, ok := s.grants[form.Get("grant_type")]
@@ -58,13 +58,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if form.Get("grant_type") == "" {
 			code = "invalid_request"
 		}
-		writeTokenError(w, &tokenError{Status: http.StatusBadRequest, Code: code, Description: "grant_type must be one of the supported grant types"})
+		s.refuseToken(w, r, envID, &tokenError{Status: http.StatusBadRequest, Code: code, Description: "grant_type must be one of the supported grant types"})
 		return
 	}
 	resp, err := g.Token(r, envID, form)
 	if err != nil {
 		if te, ok := err.(*tokenError); ok {
-			writeTokenError(w, te)
+			s.refuseToken(w, r, envID, te)
 			return
 		}
 		s.writeError(w, r, err)
@@ -108,6 +108,16 @@ func truncateParam(s string) string {
 		return s[:40]
 	}
 	return s
+}
+
+// refuseToken answers a refused token request and audits it. Failed client
+// authentication and invalid grants are audited where they are found, with
+// more to say.
+func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, envID string, e *tokenError) {
+	if e.Code != "invalid_client" && e.Code != "invalid_grant" {
+		s.svc.RecordTokenRefusal(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), e.Code+": "+e.Description)
+	}
+	writeTokenError(w, e)
 }
 
 func writeTokenError(w http.ResponseWriter, e *tokenError) {

@@ -18,7 +18,7 @@ var pageFiles embed.FS
 var pageTemplates = func() map[string]*template.Template {
 	layout := template.Must(template.ParseFS(pageFiles, "pages/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "logout"} {
+	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "logout", "expired"} {
 		t := template.Must(layout.Clone())
 		out[name] = template.Must(t.ParseFS(pageFiles, "pages/"+name+".html"))
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,10 +161,40 @@ func (s *Service) LoginFlow(ctx context.Context, envID, id, secret string) (*gat
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare([]byte(f.Binding), []byte(hashSecret(secret))) != 1 || !s.now().Before(f.ExpiresAt) || f.Step == gatehouse.StepDone {
+	if subtle.ConstantTimeCompare([]byte(f.Binding), []byte(hashSecret(secret))) != 1 || f.Step == gatehouse.StepDone {
 		return nil, ErrFlowExpired
 	}
+	if !s.now().Before(f.ExpiresAt) {
+		// This browser's own sign-in, left open too long: it may start
+		// again with the application's original request.
+		return nil, &ExpiredLogin{RestartURL: restartURL(f)}
+	}
 	return f, nil
+}
+
+// ExpiredLogin is a sign-in that timed out in the browser that started it.
+type ExpiredLogin struct{ RestartURL string }
+
+func (e *ExpiredLogin) Error() string { return ErrFlowExpired.Error() }
+func (e *ExpiredLogin) Unwrap() error { return ErrFlowExpired }
+
+// restartURL repeats the authorization request a sign-in came from, so
+// that the client's state, nonce and PKCE verifier still match.
+func restartURL(f *gatehouse.LoginFlow) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {f.Request.ClientID}}
+	for k, v := range map[string]string{
+		"redirect_uri": f.Request.RedirectURIParam, "scope": f.Request.Scope, "state": f.Request.State, "nonce": f.Request.Nonce,
+		"code_challenge": f.Request.CodeChallenge, "code_challenge_method": f.Request.CodeChallengeMethod,
+		"response_mode": f.Request.ResponseMode, "login_hint": f.Request.LoginHint,
+	} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Request.MaxAge != nil {
+		q.Set("max_age", strconv.Itoa(*f.Request.MaxAge))
+	}
+	return "/" + f.EnvironmentID + "/oauth2/authorize?" + q.Encode()
 }
 
 // CSRFToken is the token a sign-in's forms carry: an HMAC of the flow under

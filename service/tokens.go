@@ -191,6 +191,12 @@ func (s *Service) RecordClientAuthFailure(ctx context.Context, envID string, act
 		TargetID: truncateText(clientID, 200), Outcome: gatehouse.OutcomeFailure}))
 }
 
+// RecordTokenRefusal audits a refused token request.
+func (s *Service) RecordTokenRefusal(ctx context.Context, envID string, actor Actor, reason string) {
+	s.record(ctx, s.event(envID, actor, Change{Action: "TOKEN_REQUEST_REFUSED", TargetType: "APPLICATION",
+		Outcome: gatehouse.OutcomeFailure, Details: map[string]string{"reason": truncateText(reason, 300)}}))
+}
+
 // RecordBearerFailure audits a refused bearer token in an environment that
 // exists (an unknown environment has no log to write to).
 func (s *Service) RecordBearerFailure(ctx context.Context, envID string, actor Actor, request string) {
