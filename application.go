@@ -56,6 +56,9 @@ type ApplicationSettings struct {
 	// for the application's type.
 	AccessTokenSeconds  int `json:"accessTokenSeconds"`
 	RefreshTokenSeconds int `json:"refreshTokenSeconds"`
+	// Scopes the application may ask for; empty allows every scope its
+	// grants know (openid, profile, email, offline_access, api, management).
+	Scopes []string `json:"scopes,omitempty"`
 	// SigningAlgorithm signs this application's tokens: ES256 (the
 	// default, when empty) or RS256 for old clients.
 	SigningAlgorithm string `json:"signingAlgorithm,omitempty"`
@@ -99,6 +102,23 @@ var grantsByType = map[string][]string{
 	AppTypeAPIUser: {GrantPassword, GrantRefreshToken, GrantClientCredentials},
 }
 
+// KnownScopes are the scopes Gatehouse issues tokens for.
+var KnownScopes = []string{"openid", "profile", "email", "offline_access", "api", "management"}
+
+// AllowsScopes reports whether the application may ask for every scope in
+// a space-separated list.
+func (a *Application) AllowsScopes(scope string) bool {
+	if len(a.Scopes) == 0 {
+		return true
+	}
+	for _, sc := range strings.Fields(scope) {
+		if !slices.Contains(a.Scopes, sc) {
+			return false
+		}
+	}
+	return true
+}
+
 // AdminRoles are the roles that manage an environment through the
 // management API.
 var AdminRoles = []string{RoleEnvironmentAdmin, RoleUserAdmin, RoleReadOnly}
@@ -121,6 +141,8 @@ func (a *Application) Validate() error {
 		return Errorf(EINVALID, "refreshTokenSeconds must be between 0 (default) and 31536000")
 	case a.SigningAlgorithm != "" && a.SigningAlgorithm != "ES256" && a.SigningAlgorithm != "RS256":
 		return Errorf(EINVALID, "signingAlgorithm must be ES256 or RS256")
+	case len(a.Scopes) > 20:
+		return Errorf(EINVALID, "at most 20 scopes")
 	}
 	for _, g := range a.GrantTypes {
 		if !slices.Contains(allowed, g) {
@@ -130,6 +152,11 @@ func (a *Application) Validate() error {
 	for _, r := range a.Roles {
 		if !slices.Contains(AdminRoles, r) {
 			return Errorf(EINVALID, "application role %q must be one of %s", truncate(r, 40), strings.Join(AdminRoles, ", "))
+		}
+	}
+	for _, sc := range a.Scopes {
+		if !slices.Contains(KnownScopes, sc) {
+			return Errorf(EINVALID, "scope %q is not one Gatehouse knows (%s)", truncate(sc, 40), strings.Join(KnownScopes, ", "))
 		}
 	}
 	if len(a.Roles) > 0 && !a.AllowsGrant(GrantClientCredentials) {

@@ -127,13 +127,14 @@ type applicationInput struct {
 	AccessTokenSeconds     *int      `json:"accessTokenSeconds"`
 	RefreshTokenSeconds    *int      `json:"refreshTokenSeconds"`
 	SigningAlgorithm       *string   `json:"signingAlgorithm"`
+	Scopes                 *[]string `json:"scopes"`
 }
 
 func (in *applicationInput) patch() service.ApplicationPatch {
 	return service.ApplicationPatch{Name: in.Name, Description: in.Description, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Roles: in.Roles,
 		RefreshTokens: in.RefreshTokens, AccessTokenSeconds: in.AccessTokenSeconds, RefreshTokenSeconds: in.RefreshTokenSeconds,
-		SigningAlgorithm: in.SigningAlgorithm}
+		SigningAlgorithm: in.SigningAlgorithm, Scopes: in.Scopes}
 }
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -37,6 +37,9 @@ func (g clientCredentialsGrant) Token(r *http.Request, envID string, form url.Va
 			return nil, &tokenError{Status: http.StatusBadRequest, Code: "invalid_scope", Description: "scope may hold: " + strings.Join(clientScopes, " ")}
 		}
 	}
+	if !app.AllowsScopes(scope) {
+		return nil, &tokenError{Status: http.StatusBadRequest, Code: "invalid_scope", Description: "this application may ask for: " + strings.Join(app.Scopes, " ")}
+	}
 	ttl := defaultServiceTokenTTL
 	if app.AccessTokenSeconds > 0 {
 		ttl = time.Duration(app.AccessTokenSeconds) * time.Second

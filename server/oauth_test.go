@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,37 @@ func TestTokenRefusalsAreAudited(t *testing.T) {
 		if err != nil || len(page.Items) != want {
 			t.Errorf("%s events: %d, want %d (%v)", action, len(page.Items), want, err)
 		}
+	}
+}
+
+// TestApplicationScopes: an application that lists its scopes may ask for
+// those only, at the authorization and the token endpoint.
+func TestApplicationScopes(t *testing.T) {
+	h := newAPI(t)
+	ctx := context.Background()
+	web, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "shop", Type: gatehouse.AppTypeWeb,
+		RedirectURIs: []string{"https://shop.example/cb"}, ApplicationSettings: gatehouse.ApplicationSettings{Scopes: []string{"openid", "profile"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, h)
+	r := b.do("GET", authorizeURL(web.ClientID, "https://shop.example/cb", ""), nil) // openid profile email
+	if back, _ := url.Parse(r.header.Get("Location")); back.Query().Get("error") != "invalid_scope" {
+		t.Fatalf("a scope the application may not ask for: %s", r.header.Get("Location"))
+	}
+	if r := b.do("GET", authorizeURL(web.ClientID, "https://shop.example/cb", "", "scope", "openid profile"), nil); !strings.HasPrefix(r.header.Get("Location"), "/acme/login/") {
+		t.Fatalf("allowed scopes: %s", r.header.Get("Location"))
+	}
+	svcApp, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "sync", Type: gatehouse.AppTypeService,
+		ApplicationSettings: gatehouse.ApplicationSettings{Scopes: []string{"api"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "client_credentials", "scope", "management"), basicAuth(svcApp.ClientID, svcApp.ClientSecret)); r.status != 400 || !strings.Contains(r.body, "invalid_scope") {
+		t.Fatalf("client_credentials with a scope not allowed: %s", r)
+	}
+	if _, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "x", Type: gatehouse.AppTypeService,
+		ApplicationSettings: gatehouse.ApplicationSettings{Scopes: []string{"admin"}}}); gatehouse.ErrorCode(err) != gatehouse.EINVALID {
+		t.Fatalf("an unknown scope: %v", err)
 	}
 }

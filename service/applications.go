@@ -182,6 +182,7 @@ type ApplicationPatch struct {
 	AccessTokenSeconds     *int
 	RefreshTokenSeconds    *int
 	SigningAlgorithm       *string
+	Scopes                 *[]string
 }
 
 // UpdateApplication applies a patch; type and client id never change.
@@ -279,6 +280,9 @@ func ApplyApplicationPatch(a *gatehouse.Application, p ApplicationPatch) error {
 	}
 	if p.SigningAlgorithm != nil {
 		a.SigningAlgorithm = *p.SigningAlgorithm
+	}
+	if p.Scopes != nil {
+		a.Scopes = slices.Clone(*p.Scopes)
 	}
 	return nil
 }

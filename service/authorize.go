@@ -98,6 +98,9 @@ func (s *Service) ValidateAuthorization(ctx context.Context, envID, responseType
 			return nil, redirectError("invalid_scope", "scope may hold: "+strings.Join(oidcScopes, " "))
 		}
 	}
+	if !app.AllowsScopes(req.Scope) {
+		return nil, redirectError("invalid_scope", "this application may ask for: "+strings.Join(app.Scopes, " "))
+	}
 	return app, nil
 }
 

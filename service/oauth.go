@@ -136,6 +136,9 @@ func (s *Service) PasswordGrant(ctx context.Context, actor Actor, envID string, 
 	if scope == "" {
 		scope = "api"
 	}
+	if !app.AllowsScopes(scope) {
+		return nil, &scopeErr{"this application may ask for: " + strings.Join(app.Scopes, " ")}
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, hashWait)
 	defer cancel()
 	u, err := s.Authenticate(waitCtx, actor, envID, username, plain)
