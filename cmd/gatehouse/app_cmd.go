@@ -180,25 +180,37 @@ func appGetCmd() *cobra.Command {
 }
 
 func appDeleteCmd() *cobra.Command {
+	return deleteInEnvCmd("delete ID|CLIENT_ID --env ENV --yes", "Delete an application: its clients can no longer get tokens",
+		"ID or CLIENT_ID", "deleting application %s cannot be undone and stops its clients: add --yes to confirm",
+		func(cmd *cobra.Command, a *app, env, ref string) (map[string]any, string, error) {
+			ap, err := findApplication(cmd.Context(), a, env, ref)
+			if err != nil {
+				return nil, "", err
+			}
+			if err := a.svc.DeleteApplication(cmd.Context(), service.OperatorActor(), env, ap.ID); err != nil {
+				return nil, "", err
+			}
+			return map[string]any{"id": ap.ID, "clientId": ap.ClientID, "deleted": true}, fmt.Sprintf("Deleted application %s (id %s).", ap.Name, ap.ID), nil
+		})
+}
+
+// deleteInEnvCmd is a delete command of an environment's objects: it
+// insists on --yes, then deletes and says what it deleted.
+func deleteInEnvCmd(use, short, argName, confirm string, del func(cmd *cobra.Command, a *app, env, ref string) (map[string]any, string, error)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "delete ID|CLIENT_ID --env ENV --yes",
-		Short: "Delete an application: its clients can no longer get tokens",
-		Args:  exactArgs("ID or CLIENT_ID"),
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(argName),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-				return usageError{fmt.Errorf("deleting application %s cannot be undone and stops its clients: add --yes to confirm", args[0])}
+				return usageError{fmt.Errorf(confirm, args[0])}
 			}
 			return withEnv(cmd, func(a *app, env string) error {
-				ap, err := findApplication(cmd.Context(), a, env, args[0])
+				out, text, err := del(cmd, a, env, args[0])
 				if err != nil {
 					return err
 				}
-				if err := a.svc.DeleteApplication(cmd.Context(), service.OperatorActor(), env, ap.ID); err != nil {
-					return err
-				}
-				return printOut(cmd, map[string]any{"id": ap.ID, "clientId": ap.ClientID, "deleted": true}, func(w io.Writer) {
-					fmt.Fprintf(w, "Deleted application %s (id %s).\n", ap.Name, ap.ID)
-				})
+				return printOut(cmd, out, func(w io.Writer) { fmt.Fprintln(w, text) })
 			})
 		},
 	}

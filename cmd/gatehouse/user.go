@@ -520,30 +520,16 @@ func userForceChangeCmd() *cobra.Command {
 }
 
 func userDeleteCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "delete ID|USERNAME --env ENV --yes",
-		Short: "Delete a user for good",
-		Args:  exactArgs("ID or USERNAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-				return usageError{fmt.Errorf("deleting user %s cannot be undone: add --yes to confirm", args[0])}
+	return deleteInEnvCmd("delete ID|USERNAME --env ENV --yes", "Delete a user for good", "ID or USERNAME",
+		"deleting user %s cannot be undone: add --yes to confirm",
+		func(cmd *cobra.Command, a *app, env, ref string) (map[string]any, string, error) {
+			u, err := findUser(cmd.Context(), a, env, ref)
+			if err != nil {
+				return nil, "", err
 			}
-			return withEnv(cmd, func(a *app, env string) error {
-				u, err := findUser(cmd.Context(), a, env, args[0])
-				if err != nil {
-					return err
-				}
-				if err := a.svc.DeleteUser(cmd.Context(), service.OperatorActor(), env, u.ID); err != nil {
-					return err
-				}
-				return printOut(cmd, map[string]any{"id": u.ID, "username": u.Username, "deleted": true}, func(w io.Writer) {
-					fmt.Fprintf(w, "Deleted user %s (id %s).\n", u.Username, u.ID)
-				})
-			})
-		},
-	}
-	cmd.Flags().Bool("yes", false, "confirm the deletion")
-	envFlag(cmd)
-	storeFlags(cmd, false)
-	return cmd
+			if err := a.svc.DeleteUser(cmd.Context(), service.OperatorActor(), env, u.ID); err != nil {
+				return nil, "", err
+			}
+			return map[string]any{"id": u.ID, "username": u.Username, "deleted": true}, fmt.Sprintf("Deleted user %s (id %s).", u.Username, u.ID), nil
+		})
 }
