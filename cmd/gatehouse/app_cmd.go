@@ -160,18 +160,25 @@ func findApplication(ctx context.Context, a *app, env, ref string) (*gatehouse.A
 }
 
 func appGetCmd() *cobra.Command {
+	return envObjectCmd("get ID|CLIENT_ID --env ENV", "Show one application, by id or client id", "ID or CLIENT_ID",
+		func(cmd *cobra.Command, a *app, env, ref string) error {
+			ap, err := findApplication(cmd.Context(), a, env, ref)
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, ap, func(w io.Writer) { printApplication(w, ap) })
+		})
+}
+
+// envObjectCmd is a command on one object of an environment, named by its
+// argument.
+func envObjectCmd(use, short, argName string, run func(cmd *cobra.Command, a *app, env, ref string) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get ID|CLIENT_ID --env ENV",
-		Short: "Show one application, by id or client id",
-		Args:  exactArgs("ID or CLIENT_ID"),
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(argName),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withEnv(cmd, func(a *app, env string) error {
-				ap, err := findApplication(cmd.Context(), a, env, args[0])
-				if err != nil {
-					return err
-				}
-				return printOut(cmd, ap, func(w io.Writer) { printApplication(w, ap) })
-			})
+			return withEnv(cmd, func(a *app, env string) error { return run(cmd, a, env, args[0]) })
 		},
 	}
 	envFlag(cmd)
@@ -197,26 +204,21 @@ func appDeleteCmd() *cobra.Command {
 // deleteInEnvCmd is a delete command of an environment's objects: it
 // insists on --yes, then deletes and says what it deleted.
 func deleteInEnvCmd(use, short, argName, confirm string, del func(cmd *cobra.Command, a *app, env, ref string) (map[string]any, string, error)) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  exactArgs(argName),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-				return usageError{fmt.Errorf(confirm, args[0])}
-			}
-			return withEnv(cmd, func(a *app, env string) error {
-				out, text, err := del(cmd, a, env, args[0])
-				if err != nil {
-					return err
-				}
-				return printOut(cmd, out, func(w io.Writer) { fmt.Fprintln(w, text) })
-			})
-		},
+	cmd := envObjectCmd(use, short, argName, func(cmd *cobra.Command, a *app, env, ref string) error {
+		out, text, err := del(cmd, a, env, ref)
+		if err != nil {
+			return err
+		}
+		return printOut(cmd, out, func(w io.Writer) { fmt.Fprintln(w, text) })
+	})
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+			return usageError{fmt.Errorf(confirm, args[0])}
+		}
+		return run(cmd, args)
 	}
 	cmd.Flags().Bool("yes", false, "confirm the deletion")
-	envFlag(cmd)
-	storeFlags(cmd, false)
 	return cmd
 }
 

@@ -354,23 +354,14 @@ func roleList(roles []gatehouse.RoleAssignment) string {
 }
 
 func userGetCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "get ID|USERNAME --env ENV",
-		Short: "Show one user, by id or username",
-		Args:  exactArgs("ID or USERNAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withEnv(cmd, func(a *app, env string) error {
-				u, err := findUser(cmd.Context(), a, env, args[0])
-				if err != nil {
-					return err
-				}
-				return printOut(cmd, u, func(w io.Writer) { printUser(w, u) })
-			})
-		},
-	}
-	envFlag(cmd)
-	storeFlags(cmd, false)
-	return cmd
+	return envObjectCmd("get ID|USERNAME --env ENV", "Show one user, by id or username", "ID or USERNAME",
+		func(cmd *cobra.Command, a *app, env, ref string) error {
+			u, err := findUser(cmd.Context(), a, env, ref)
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, u, func(w io.Writer) { printUser(w, u) })
+		})
 }
 
 func userUpdateCmd() *cobra.Command {
