@@ -413,3 +413,33 @@ func TestAppCreateSignInSettings(t *testing.T) {
 	wantFail(t, gh(t, dir, nil, "app", "create", "--env", "acme", "--name", "x", "--type", "web",
 		"--post-logout-redirect-uri", "javascript:alert(1)"), 1, "not allowed")
 }
+
+// TestBenchAll runs the budget table against a live server for a moment:
+// every row is measured, with no failed request, and the throw-away
+// environment is gone afterwards.
+func TestBenchAll(t *testing.T) {
+	dir := t.TempDir()
+	s := serve(t, dir, freeAddr(t), nil)
+	r := mustGH(t, dir, nil, "bench", "all", "--url", s.url, "--duration", "1s", "--concurrency", "4", "--output", "json")
+	var out struct {
+		HashCeilingPerSecond float64
+		Rows                 []struct {
+			What   string
+			Result struct {
+				Requests, Errors int64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Rows) != 5 || out.HashCeilingPerSecond <= 0 {
+		t.Fatalf("bench all printed %s (%v)", r.stdout, err)
+	}
+	for _, row := range out.Rows {
+		if row.Result.Requests == 0 || row.Result.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors", row.What, row.Result.Requests, row.Result.Errors)
+		}
+	}
+	if list := mustGH(t, dir, nil, "env", "list"); strings.Contains(list.stdout, "bench-") {
+		t.Fatalf("the benchmark's environment was left behind:\n%s", list.stdout)
+	}
+	wantFail(t, gh(t, dir, nil, "bench", "all", "--url", "http://10.1.2.3:8080"), 2, "loopback")
+}

@@ -66,6 +66,7 @@ func newBenchCmd() *cobra.Command {
 			return runLoad(cmd, target, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, target, nil) })
 		},
 	}
+	cmd.AddCommand(benchAllCmd())
 	for _, c := range []*cobra.Command{token, pw, introspect, get} {
 		c.Flags().String("url", "http://127.0.0.1:8080", "the server's base URL (loopback only)")
 		c.Flags().Int("concurrency", 16, "requests in flight")
@@ -118,12 +119,24 @@ func runHashCeiling(cmd *cobra.Command, _ []string) error {
 	if duration <= 0 || duration > 5*time.Minute {
 		return usageError{fmt.Errorf("--duration must be up to 5m")}
 	}
-	hash, err := password.Hash(cmd.Context(), "a password to verify")
+	perSecond, err := hashCeiling(cmd.Context(), duration)
 	if err != nil {
 		return err
 	}
+	return printOut(cmd, map[string]any{"verificationsPerSecond": perSecond, "cores": runtime.GOMAXPROCS(0)}, func(w io.Writer) {
+		fmt.Fprintf(w, "argon2id (m=19 MiB, t=2, p=1): %.1f verifications/s on %d cores\n", perSecond, runtime.GOMAXPROCS(0))
+	})
+}
+
+// hashCeiling is how many argon2id verifications per second this machine
+// does on every core.
+func hashCeiling(ctx context.Context, duration time.Duration) (float64, error) {
+	hash, err := password.Hash(ctx, "a password to verify")
+	if err != nil {
+		return 0, err
+	}
 	var n atomic.Int64
-	ctx, cancel := context.WithTimeout(cmd.Context(), duration)
+	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -139,10 +152,7 @@ func runHashCeiling(cmd *cobra.Command, _ []string) error {
 		}()
 	}
 	wg.Wait()
-	perSecond := float64(n.Load()) / time.Since(start).Seconds()
-	return printOut(cmd, map[string]any{"verificationsPerSecond": perSecond, "cores": runtime.GOMAXPROCS(0)}, func(w io.Writer) {
-		fmt.Fprintf(w, "argon2id (m=19 MiB, t=2, p=1): %.1f verifications/s on %d cores\n", perSecond, runtime.GOMAXPROCS(0))
-	})
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
 }
 
 func flag(cmd *cobra.Command, name string) string {
@@ -171,6 +181,25 @@ func runLoad(cmd *cobra.Command, target string, newRequest func() (*http.Request
 	if concurrency < 1 || concurrency > 1024 || duration <= 0 || duration > 5*time.Minute || limit < 1 {
 		return usageError{fmt.Errorf("--concurrency must be 1 to 1024, --duration up to 5m, --requests at least 1")}
 	}
+	if err := checkLoopback(target); err != nil {
+		return err
+	}
+	res := load(cmd.Context(), target, concurrency, duration, limit, newRequest)
+	err := printOut(cmd, res, func(w io.Writer) {
+		fmt.Fprintf(w, "%s\n  %d requests in %.1fs at concurrency %d: %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors\n",
+			target, res.Requests, res.Seconds, concurrency, res.PerSecond, res.P50ms, res.P99ms, res.MaxMs, res.Errors)
+		if res.FirstError != "" {
+			fmt.Fprintf(w, "  first error: %s\n", res.FirstError)
+		}
+	})
+	if err == nil && res.Errors > 0 {
+		return fmt.Errorf("%d requests failed (first: %s)", res.Errors, res.FirstError)
+	}
+	return err
+}
+
+// checkLoopback refuses any target that is not on this machine.
+func checkLoopback(target string) error {
 	u, err := url.Parse(target)
 	if err != nil || u.Host == "" {
 		return usageError{fmt.Errorf("--url must be an http URL")}
@@ -178,11 +207,17 @@ func runLoad(cmd *cobra.Command, target string, newRequest func() (*http.Request
 	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return usageError{fmt.Errorf("bench only targets loopback addresses (127.0.0.0/8, ::1, localhost), not %s", u.Hostname())}
 	}
+	return nil
+}
+
+// load sends requests from concurrency workers until the duration or the
+// request limit runs out, and measures them.
+func load(parent context.Context, target string, concurrency int, duration time.Duration, limit int, newRequest func() (*http.Request, error)) loadResult {
 	client := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency, DisableCompression: true},
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), duration)
+	ctx, cancel := context.WithTimeout(parent, duration)
 	defer cancel()
 	var sent, failed atomic.Int64
 	var firstErr atomic.Value
@@ -239,15 +274,5 @@ func runLoad(cmd *cobra.Command, target string, newRequest func() (*http.Request
 	if v := firstErr.Load(); v != nil {
 		res.FirstError = v.(string)
 	}
-	err = printOut(cmd, res, func(w io.Writer) {
-		fmt.Fprintf(w, "%s\n  %d requests in %.1fs at concurrency %d: %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors\n",
-			target, res.Requests, res.Seconds, concurrency, res.PerSecond, res.P50ms, res.P99ms, res.MaxMs, res.Errors)
-		if res.FirstError != "" {
-			fmt.Fprintf(w, "  first error: %s\n", res.FirstError)
-		}
-	})
-	if err == nil && res.Errors > 0 {
-		return fmt.Errorf("%d requests failed (first: %s)", res.Errors, res.FirstError)
-	}
-	return err
+	return res
 }
