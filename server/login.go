@@ -165,6 +165,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.svc.Userinfo(r.Context(), envID, token)
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
+			s.svc.RecordBearerFailure(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), r.Method+" "+r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": gatehouse.ErrorMessage(err)})
 			return
