@@ -382,3 +382,38 @@ func TestApplicationScopes(t *testing.T) {
 		t.Fatalf("an unknown scope: %v", err)
 	}
 }
+
+// TestNativeLoopbackAnyPort: RFC 8252 §7.3 for native applications only.
+func TestNativeLoopbackAnyPort(t *testing.T) {
+	h := newAPI(t)
+	ctx := context.Background()
+	native, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "desktop", Type: gatehouse.AppTypeNative,
+		RedirectURIs: []string{"http://127.0.0.1/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spa, err := h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "spa", Type: gatehouse.AppTypeSPA,
+		RedirectURIs: []string{"http://127.0.0.1/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, challenge := pkcePair()
+	b := newBrowser(t, h)
+	for _, tc := range []struct {
+		client, redirect string
+		ok               bool
+	}{
+		{native.ClientID, "http://127.0.0.1:53211/callback", true},
+		{native.ClientID, "http://127.0.0.1/callback", true},
+		{native.ClientID, "http://127.0.0.1:53211/other", false},
+		{native.ClientID, "http://localhost:53211/callback", false},
+		{native.ClientID, "http://127.0.0.1:53211/callback?x=1", false},
+		{spa.ClientID, "http://127.0.0.1:53211/callback", false},
+	} {
+		r := b.do("GET", authorizeURL(tc.client, tc.redirect, challenge), nil)
+		ok := r.status == http.StatusSeeOther && strings.HasPrefix(r.header.Get("Location"), "/acme/login/")
+		if ok != tc.ok {
+			t.Errorf("%s: %d %s", tc.redirect, r.status, r.header.Get("Location"))
+		}
+	}
+}

@@ -61,7 +61,7 @@ func (s *Service) ValidateAuthorization(ctx context.Context, envID, responseType
 	if req.RedirectURI == "" && len(app.RedirectURIs) == 1 {
 		req.RedirectURI = app.RedirectURIs[0]
 	}
-	if !slices.Contains(app.RedirectURIs, req.RedirectURI) {
+	if !slices.Contains(app.RedirectURIs, req.RedirectURI) && !loopbackMatch(app, req.RedirectURI) {
 		return nil, &AuthorizeError{Code: "invalid_request", Description: "redirect_uri is not one registered for this application"}
 	}
 	switch {
@@ -102,6 +102,26 @@ func (s *Service) ValidateAuthorization(ctx context.Context, envID, responseType
 		return nil, redirectError("invalid_scope", "this application may ask for: "+strings.Join(app.Scopes, " "))
 	}
 	return app, nil
+}
+
+// loopbackMatch is RFC 8252 §7.3: a native application registers a
+// loopback redirect URI without knowing the port it will listen on, so the
+// port may differ; scheme, host, path and query must not.
+func loopbackMatch(app *gatehouse.Application, raw string) bool {
+	if app.Type != gatehouse.AppTypeNative {
+		return false
+	}
+	got, err := url.Parse(raw)
+	if err != nil || got.Scheme != "http" || (got.Hostname() != "127.0.0.1" && got.Hostname() != "::1") || got.User != nil || got.Fragment != "" {
+		return false
+	}
+	for _, registered := range app.RedirectURIs {
+		want, err := url.Parse(registered)
+		if err == nil && want.Scheme == "http" && want.Hostname() == got.Hostname() && want.Path == got.Path && want.RawQuery == got.RawQuery {
+			return true
+		}
+	}
+	return false
 }
 
 const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
