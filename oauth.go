@@ -36,6 +36,10 @@ type AuthorizationCode struct {
 	// UsedOn is set when the code is exchanged; a second exchange finds it
 	// set and revokes what the first one issued.
 	UsedOn *time.Time
+	// AccessJTI and AccessExpiresAt name the access token the first
+	// exchange issued.
+	AccessJTI       string
+	AccessExpiresAt time.Time
 }
 
 // RefreshToken is one member of a rotation family: each use issues the next

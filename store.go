@@ -146,6 +146,8 @@ type TokenRepository interface {
 	// before, atomically: of two concurrent uses, exactly one sees UsedOn
 	// nil.
 	UseAuthorizationCode(ctx context.Context, envID, hash string, at time.Time) (*AuthorizationCode, error)
+	// SetCodeAccessToken records the access token a code was exchanged for.
+	SetCodeAccessToken(ctx context.Context, envID, hash, jti string, expiresAt time.Time) error
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// UseRefreshToken marks the token used and returns it as it was before,

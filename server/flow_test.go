@@ -193,9 +193,6 @@ func TestSignInFlow(t *testing.T) {
 	if r.status != 200 || tokens.AccessToken == "" || tokens.RefreshToken == "" || idToken.IDToken == "" {
 		t.Fatalf("code exchange: %s", r)
 	}
-	if r, _ := exchange(back.Query().Get("code"), verifier); r.status != 400 {
-		t.Fatalf("a code used twice: %s", r)
-	}
 
 	provider, err := oidc.NewProvider(ctx, h.ts.URL+"/acme")
 	if err != nil {
@@ -216,6 +213,13 @@ func TestSignInFlow(t *testing.T) {
 	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tokens.AccessToken, TokenType: "Bearer"}))
 	if err != nil || info.Subject != user.ID || info.Email != "jane@acme.example" {
 		t.Fatalf("userinfo: %+v %v", info, err)
+	}
+	// A code used twice revokes what its first use issued (RFC 6749 §4.1.2).
+	if r, _ := exchange(back.Query().Get("code"), verifier); r.status != 400 {
+		t.Fatalf("a code used twice: %s", r)
+	}
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tokens.AccessToken, TokenType: "Bearer"})); err == nil {
+		t.Fatal("the access token of a reused code still works")
 	}
 
 	// Sign out, back to a registered address with the client's state.

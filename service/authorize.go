@@ -350,6 +350,12 @@ func (s *Service) ExchangeCode(ctx context.Context, actor Actor, envID string, a
 		if err := s.Store.RevokeRefreshFamily(ctx, envID, c.Hash, now); err != nil {
 			return nil, err
 		}
+		if c.AccessJTI != "" {
+			if err := s.Store.RevokeAccessToken(ctx, &gatehouse.RevokedToken{EnvironmentID: envID, JTI: c.AccessJTI, ExpiresAt: c.AccessExpiresAt}); err != nil {
+				return nil, err
+			}
+			s.cache.revoked.forget(envID + "\x00" + c.AccessJTI)
+		}
 		return fail("code reused: tokens issued with it revoked")
 	case c.ClientID != app.ClientID:
 		return fail("code of another client")
@@ -374,6 +380,9 @@ func (s *Service) ExchangeCode(ctx context.Context, actor Actor, envID string, a
 	g := grantState{sessionID: c.SessionID, familyID: c.Hash, authTime: c.AuthTime, amr: c.AMR}
 	tokens, err := s.issueUserTokens(ctx, envID, app, u, c.Scope, g)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.SetCodeAccessToken(ctx, envID, c.Hash, tokens.AccessJTI, tokens.AccessExpiresAt); err != nil {
 		return nil, err
 	}
 	if slices.Contains(strings.Fields(c.Scope), "openid") {

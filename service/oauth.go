@@ -45,12 +45,15 @@ func (e *scopeErr) Unwrap() error { return ErrInvalidScope }
 
 // UserTokens is what a user grant issues.
 type UserTokens struct {
-	AccessToken  string
-	RefreshToken string
-	IDToken      string
-	ExpiresIn    int
-	Scope        string
-	User         *gatehouse.User
+	AccessToken string
+	// AccessJTI and AccessExpiresAt name the access token, to revoke it.
+	AccessJTI       string
+	AccessExpiresAt time.Time
+	RefreshToken    string
+	IDToken         string
+	ExpiresIn       int
+	Scope           string
+	User            *gatehouse.User
 }
 
 // hashSecret is how codes and refresh tokens are stored: a SHA-256 of a
@@ -91,11 +94,14 @@ type grantState struct {
 // refresh tokens, the next refresh token of the family.
 func (s *Service) issueUserTokens(ctx context.Context, envID string, app *gatehouse.Application, u *gatehouse.User, scope string, g grantState) (*UserTokens, error) {
 	ttl := accessTTL(app)
-	access, err := s.MintAccessTokenFor(ctx, envID, app, userClaims(app, u, scope), ttl)
+	claims := userClaims(app, u, scope)
+	claims.ID = gatehouse.NewID()
+	access, err := s.MintAccessTokenFor(ctx, envID, app, claims, ttl)
 	if err != nil {
 		return nil, err
 	}
-	out := &UserTokens{AccessToken: access, ExpiresIn: int(ttl.Seconds()), Scope: scope, User: u}
+	out := &UserTokens{AccessToken: access, AccessJTI: claims.ID, AccessExpiresAt: s.now().Add(ttl).Add(time.Second),
+		ExpiresIn: int(ttl.Seconds()), Scope: scope, User: u}
 	if app.RefreshTokens && app.AllowsGrant(gatehouse.GrantRefreshToken) {
 		now := s.now()
 		refreshTTL := DefaultRefreshTTL

@@ -91,7 +91,10 @@ func (s *Service) mintAccessToken(ctx context.Context, envID, alg string, c Acce
 		return "", err
 	}
 	now := s.now()
-	c.Issuer, c.Environment, c.ID = s.Issuer(envID), envID, gatehouse.NewID()
+	c.Issuer, c.Environment = s.Issuer(envID), envID
+	if c.ID == "" {
+		c.ID = gatehouse.NewID()
+	}
 	c.IssuedAt, c.NotBefore, c.Expiry = now.Unix(), now.Unix(), now.Add(ttl).Unix()
 	payload, err := json.Marshal(c)
 	if err != nil {

@@ -60,14 +60,15 @@ func (r repos) DeleteUserSessions(ctx context.Context, envID, userID string, at 
 }
 
 const codeColumns = `env_id, hash, client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge,
-	code_challenge_method, auth_time, amr, expires_at, used_on`
+	code_challenge_method, auth_time, amr, expires_at, used_on, access_jti, access_expires_at`
 
 func (r repos) CreateAuthorizationCode(ctx context.Context, c *gatehouse.AuthorizationCode) (err error) {
 	defer r.observed("CreateAuthorizationCode")(&err)
 	_, err = r.exec(ctx, "code exists", `INSERT INTO authorization_codes (`+codeColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.EnvironmentID, c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.Scope, c.Nonce,
-		c.CodeChallenge, c.CodeChallengeMethod, micros(c.AuthTime), amrJSON(c.AMR), micros(c.ExpiresAt), microsPtr(c.UsedOn))
+		c.CodeChallenge, c.CodeChallengeMethod, micros(c.AuthTime), amrJSON(c.AMR), micros(c.ExpiresAt), microsPtr(c.UsedOn),
+		c.AccessJTI, accessExpiry(c.AccessExpiresAt))
 	return err
 }
 
@@ -75,17 +76,20 @@ func (r repos) UseAuthorizationCode(ctx context.Context, envID, hash string, at 
 	defer r.observed("UseAuthorizationCode")(&err)
 	var c gatehouse.AuthorizationCode
 	err = r.atomically(ctx, func(r repos) error {
-		var auth, expires int64
+		var auth, expires, accessExpires int64
 		var used sql.NullInt64
 		var amr string
 		err := r.q.QueryRowContext(ctx, `SELECT `+codeColumns+` FROM authorization_codes
 			WHERE env_id = $1 AND hash = $2`+r.d.ForUpdate, envID, hash).Scan(&c.EnvironmentID, &c.Hash, &c.ClientID,
 			&c.UserID, &c.SessionID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
-			&auth, &amr, &expires, &used)
+			&auth, &amr, &expires, &used, &c.AccessJTI, &accessExpires)
 		if err != nil {
 			return notFound(err, "authorization code not found")
 		}
 		c.AuthTime, c.ExpiresAt, c.UsedOn = fromMicros(auth), fromMicros(expires), fromNullMicros(used)
+		if accessExpires != 0 {
+			c.AccessExpiresAt = fromMicros(accessExpires)
+		}
 		if err := json.Unmarshal([]byte(amr), &c.AMR); err != nil {
 			return err
 		}
@@ -100,6 +104,20 @@ func (r repos) UseAuthorizationCode(ctx context.Context, envID, hash string, at 
 		return nil, err
 	}
 	return &c, nil
+}
+
+// accessExpiry stores a zero time as 0.
+func accessExpiry(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+func (r repos) SetCodeAccessToken(ctx context.Context, envID, hash, jti string, expiresAt time.Time) (err error) {
+	defer r.observed("SetCodeAccessToken")(&err)
+	return r.execOne(ctx, "authorization code not found", `UPDATE authorization_codes SET access_jti = $3, access_expires_at = $4
+		WHERE env_id = $1 AND hash = $2`, envID, hash, jti, micros(expiresAt))
 }
 
 const refreshColumns = `env_id, hash, family_id, client_id, user_id, session_id, scope, auth_time, amr,

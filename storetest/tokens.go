@@ -29,6 +29,7 @@ var tokenTests = []struct {
 	{"DeleteUserDeletesTheirTokens", testTokDeleteUserCascades},
 	{"DeleteUserSessions", testTokDeleteUserSessions},
 	{"AuthorizationCodeSingleUse", testTokCodeSingleUse},
+	{"AuthorizationCodeAccessToken", testTokCodeAccessToken},
 	{"AuthorizationCodeMissingAndIsolated", testTokCodeIsolation},
 	{"AuthorizationCodeConcurrentUse", testTokCodeConcurrentUse},
 	{"AuthorizationCodeDuplicate", testTokCodeDuplicate},
@@ -89,7 +90,7 @@ func tokCode(envID, userID, key string) *gatehouse.AuthorizationCode {
 		SessionID: tokHash("session " + key), RedirectURI: "https://app.example/cb?k=" + key,
 		Scope: "openid profile email", Nonce: "nonce-" + key, CodeChallenge: tokHash("verifier " + key),
 		CodeChallengeMethod: "S256", AuthTime: t0.Add(-time.Minute), AMR: []string{"pwd", "mfa"},
-		ExpiresAt: t0.Add(time.Minute),
+		ExpiresAt: t0.Add(time.Minute), AccessJTI: "jti-" + key, AccessExpiresAt: t0.Add(time.Hour),
 	}
 }
 
@@ -374,6 +375,29 @@ func testTokDeleteUserSessions(t *testing.T, s gatehouse.Store) {
 	}
 	// A user without sessions is not an error.
 	must(t, s.DeleteUserSessions(ctx, "acme", "missing", at))
+}
+
+// testTokCodeAccessToken: the access token a code was exchanged for is
+// recorded with it and read back at the next use.
+func testTokCodeAccessToken(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := tokEnv(t, s, "acme")
+	c := tokCode("acme", u.ID, "b")
+	c.AccessJTI, c.AccessExpiresAt = "", time.Time{}
+	must(t, s.CreateAuthorizationCode(ctx, c))
+	first, err := s.UseAuthorizationCode(ctx, "acme", c.Hash, now())
+	must(t, err)
+	if first.AccessJTI != "" || !first.AccessExpiresAt.IsZero() {
+		t.Fatalf("a new code names an access token: %q %v", first.AccessJTI, first.AccessExpiresAt)
+	}
+	exp := now().Add(time.Hour)
+	must(t, s.SetCodeAccessToken(ctx, "acme", c.Hash, "jti-1", exp))
+	again, err := s.UseAuthorizationCode(ctx, "acme", c.Hash, now())
+	must(t, err)
+	if again.AccessJTI != "jti-1" || !again.AccessExpiresAt.Equal(exp) {
+		t.Fatalf("the code's access token: %q %v", again.AccessJTI, again.AccessExpiresAt)
+	}
+	wantCode(t, s.SetCodeAccessToken(ctx, "globex", c.Hash, "jti-2", exp), gatehouse.ENOTFOUND)
 }
 
 func testTokCodeSingleUse(t *testing.T, s gatehouse.Store) {
