@@ -32,6 +32,7 @@ type userInput struct {
 	Roles            *[]gatehouse.RoleAssignment `json:"roles"`
 	IdentityProvider *string                     `json:"identityProvider"` // create only
 	Password         *string                     `json:"password"`         // create only
+	ForceChange      *bool                       `json:"forceChange"`      // create only, with password
 }
 
 func (in *userInput) patch() service.UserPatch {
@@ -89,6 +90,12 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		nu.Password = *in.Password
 	}
+	if in.ForceChange != nil {
+		if in.Password == nil {
+			return gatehouse.Errorf(gatehouse.EINVALID, "forceChange goes with password")
+		}
+		nu.KeepPassword = !*in.ForceChange
+	}
 	u, err := s.svc.CreateUser(r.Context(), p.actor, p.envID, nu)
 	if err != nil {
 		return err
@@ -141,8 +148,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, p *principal
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if in.Password != nil || in.IdentityProvider != nil {
-		return gatehouse.Errorf(gatehouse.EINVALID, "password and identityProvider cannot be patched: use PUT …/password")
+	if in.Password != nil || in.IdentityProvider != nil || in.ForceChange != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "password, forceChange and identityProvider cannot be patched: use PUT …/password")
 	}
 	target, err := s.targetUser(r, p)
 	if err != nil {

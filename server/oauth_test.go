@@ -417,3 +417,24 @@ func TestNativeLoopbackAnyPort(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIUserCreatedWithAFinalPassword: forceChange false at creation lets
+// an API user get tokens at once.
+func TestAPIUserCreatedWithAFinalPassword(t *testing.T) {
+	h := newAPI(t)
+	admin := h.tokens["acme"][gatehouse.RoleEnvironmentAdmin]
+	r := h.do("POST", "/environments/acme/users", admin, `{"username":"sync-bot","type":"API","password":"bot-password-1","forceChange":false}`)
+	if r.status != http.StatusCreated || !strings.Contains(r.body, `"passwordState":"OK"`) {
+		t.Fatalf("create: %s", r)
+	}
+	if r := h.do("POST", "/environments/acme/users", admin, `{"username":"x","forceChange":false}`); r.status != http.StatusBadRequest {
+		t.Fatalf("forceChange without a password: %s", r)
+	}
+	app, err := h.svc.CreateApplication(context.Background(), service.OperatorActor(), "acme", gatehouse.Application{Name: "api", Type: gatehouse.AppTypeAPIUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, reply := h.passwordGrant(app, "sync-bot", "bot-password-1"); r.status != http.StatusOK || reply.AccessToken == "" {
+		t.Fatalf("password grant: %s", r)
+	}
+}

@@ -33,6 +33,10 @@ const (
 type NewUser struct {
 	gatehouse.User
 	Password string
+	// KeepPassword creates the user with the password as final (state OK)
+	// instead of one to change at first sign-in: for API users, which never
+	// sign in interactively.
+	KeepPassword bool
 }
 
 // CreateUser creates a user of any kind: local (with or without an initial
@@ -59,6 +63,8 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, envID string, in 
 		u.PasswordState = gatehouse.PasswordExternal
 	case in.Password == "":
 		u.PasswordState = gatehouse.PasswordNone
+	case in.KeepPassword:
+		u.PasswordState = gatehouse.PasswordOK
 	default:
 		u.PasswordState = gatehouse.PasswordMustChange
 	}

@@ -220,6 +220,12 @@ provider and never has a password here. API users are always local.`,
 			patch.Apply(&nu.User)
 			nu.IdentityProvider, _ = cmd.Flags().GetString("identity-provider")
 			nu.Password = pw
+			if force, _ := cmd.Flags().GetBool("force-change"); !force {
+				if pw == "" {
+					return usageError{fmt.Errorf("--force-change=false goes with a password")}
+				}
+				nu.KeepPassword = true
+			}
 			return withEnv(cmd, func(a *app, env string) error {
 				u, err := a.svc.CreateUser(cmd.Context(), service.OperatorActor(), env, nu)
 				if err != nil {
@@ -235,6 +241,7 @@ provider and never has a password here. API users are always local.`,
 	addUserFieldFlags(cmd, true)
 	cmd.Flags().String("identity-provider", gatehouse.LocalIdentityProvider, `"local", or the corporate identity provider the user signs in at`)
 	addPasswordFlags(cmd, "initial password, to be changed at first sign-in")
+	cmd.Flags().Bool("force-change", true, "with a password: the user must change it at first sign-in (false for API users, whose password is final)")
 	envFlag(cmd)
 	storeFlags(cmd, false)
 	return cmd
