@@ -36,6 +36,9 @@ type Config struct {
 	Listen, BaseURL, DataDir, Database, LogLevel string
 	KEKs                                         [][]byte // decoded, in order given (first is primary)
 	ConfigFile                                   string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; requests from anywhere else name themselves.
+	TrustedProxies []netip.Prefix
 }
 
 // UsesPostgres reports whether the store is PostgreSQL rather than the
@@ -67,6 +70,8 @@ var settings = []setting{
 	{name: "kek",
 		usage: "comma-separated base64 32-byte key-encryption keys, primary first; empty uses a generated key file in data-dir; prefer the env var, flags are visible to other users"},
 	{name: "log-level", def: defaultLogLevel, usage: "log level: debug, info, warn or error"},
+	{name: "trusted-proxies", serveOnly: true,
+		usage: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty believes none"},
 }
 
 // envName is the environment variable of a setting: GATEHOUSE_ + upper snake.
@@ -120,6 +125,10 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 		return v, err
 	})
 	c.LogLevel = l.resolve("log-level", defaultLogLevel, checkLogLevel)
+	l.resolve("trusted-proxies", "", func(v string) (_ string, err error) {
+		c.TrustedProxies, err = parseProxies(v)
+		return v, err
+	})
 	if l.err != nil {
 		return nil, l.err
 	}
@@ -395,4 +404,25 @@ func Reference() string {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", flag, envName(s.name), key, def, usage)
 	}
 	return b.String()
+}
+
+// parseProxies reads a comma-separated list of IPs and CIDRs.
+func parseProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("item %d (%q) is neither an IP address nor a CIDR", i+1, item)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

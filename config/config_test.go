@@ -360,3 +360,42 @@ func TestUsesPostgres(t *testing.T) {
 		t.Errorf("got %v, %v; want Postgres", c, err)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  []string
+		err   string
+	}{
+		{"", nil, ""},
+		{"10.0.0.1", []string{"10.0.0.1/32"}, ""},
+		{"10.0.0.1, 192.168.7.9/16 ,::1", []string{"10.0.0.1/32", "192.168.0.0/16", "::1/128"}, ""},
+		{"nope", nil, `item 1 ("nope")`},
+		{"10.0.0.1,300.1.1.1", nil, "item 2"},
+	} {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		Bind(fs, true)
+		c, err := Load(fs, func(k string) string {
+			if k == "GATEHOUSE_TRUSTED_PROXIES" {
+				return tc.value
+			}
+			return ""
+		})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "trusted-proxies") {
+				t.Errorf("%q: error %v, want one saying %q", tc.value, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.value, err)
+		}
+		var got []string
+		for _, p := range c.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%q: %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}

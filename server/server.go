@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -23,6 +24,7 @@ type Server struct {
 	metrics *Metrics
 	mux     *http.ServeMux
 	grants  map[string]grant
+	trusted []netip.Prefix
 }
 
 // New returns the HTTP handler of a Gatehouse node.
@@ -94,6 +96,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mux.ServeHTTP(w, r)
 	}))
+	if len(s.trusted) > 0 {
+		r.RemoteAddr = s.clientAddr(r)
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	defer func() {

@@ -72,7 +72,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	defer a.svc.Audit.Close()
 	a.log.Info("ready", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "store", store,
 		"startup_ms", time.Since(start).Milliseconds())
-	err = server.Serve(ctx, ln, server.New(a.svc, a.log, metrics), a.log)
+	handler := server.New(a.svc, a.log, metrics)
+	handler.TrustProxies(cfg.TrustedProxies)
+	err = server.Serve(ctx, ln, handler, a.log)
 	if err == nil {
 		a.log.Info("stopped")
 	}
