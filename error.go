@@ -18,6 +18,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
+	ETOOMANY      = "too_many_requests"
 )
 
 // Error is a domain error: a code and a message fit to show the caller.

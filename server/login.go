@@ -106,6 +106,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.showStep(w, r, http.StatusOK, f, secret, "The username or password is not right, or this account cannot sign in now.")
 	case code == gatehouse.EINVALID:
 		s.showStep(w, r, http.StatusOK, f, secret, gatehouse.ErrorMessage(err))
+	case code == gatehouse.ETOOMANY:
+		w.Header().Set("Retry-After", "5")
+		s.showStep(w, r, http.StatusTooManyRequests, f, secret, "Too many failed sign-ins from your network. Wait a few seconds and try again.")
 	case code == gatehouse.EUNAVAILABLE:
 		w.Header().Set("Retry-After", "1")
 		s.showStep(w, r, http.StatusServiceUnavailable, f, secret, "Too many sign-ins at once. Try again in a moment.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -436,5 +437,27 @@ func TestAPIUserCreatedWithAFinalPassword(t *testing.T) {
 	}
 	if r, reply := h.passwordGrant(app, "sync-bot", "bot-password-1"); r.status != http.StatusOK || reply.AccessToken == "" {
 		t.Fatalf("password grant: %s", r)
+	}
+}
+
+// TestFailedPasswordsAreThrottledPerAddress: after a burst of failures from
+// one address, further attempts are answered 429 before any password is
+// checked, whichever account they name (password spraying).
+func TestFailedPasswordsAreThrottledPerAddress(t *testing.T) {
+	h := newAPI(t)
+	app, _ := apiUserSetup(t, h)
+	var last *apiResponse
+	for i := range 40 {
+		last, _ = h.passwordGrant(app, fmt.Sprintf("sprayed-%d", i), "Winter2026!")
+		if last.status == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
+		t.Fatalf("40 failures from one address: %s", last)
+	}
+	// The right password is held back too while the address is throttled.
+	if r, _ := h.passwordGrant(app, "inventory-sync", "api-secret-1"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a throttled address got through: %s", r)
 	}
 }

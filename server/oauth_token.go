@@ -121,8 +121,8 @@ func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, envID strin
 }
 
 func writeTokenError(w http.ResponseWriter, e *tokenError) {
-	if e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "2")
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="token", charset="UTF-8"`)
@@ -183,6 +183,8 @@ func grantFailure(err error) error {
 		return invalidRequest(gatehouse.ErrorMessage(err))
 	case gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE:
 		return &tokenError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: gatehouse.ErrorMessage(err)}
+	case gatehouse.ErrorCode(err) == gatehouse.ETOOMANY:
+		return &tokenError{Status: http.StatusTooManyRequests, Code: "temporarily_unavailable", Description: gatehouse.ErrorMessage(err)}
 	}
 	return err
 }

@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	gatehouse.ENOTFOUND:     http.StatusNotFound,
 	gatehouse.ECONFLICT:     http.StatusConflict,
 	gatehouse.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	gatehouse.ETOOMANY:      http.StatusTooManyRequests,
 	gatehouse.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -47,6 +48,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
 	}
 	writeProblem(w, Problem{Title: http.StatusText(status), Status: status, Detail: gatehouse.ErrorMessage(err), Code: code})
 }

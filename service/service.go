@@ -22,7 +22,8 @@ type Service struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	cache caches
+	cache    caches
+	failures failureLimiter
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

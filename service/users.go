@@ -506,6 +506,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, actor Actor, envID, id,
 func (s *Service) Authenticate(ctx context.Context, actor Actor, envID, username, plain string) (*gatehouse.User, error) {
 	refuse := gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the username or password is not right, or the account cannot sign in")
 	now := s.now()
+	if !s.failures.allowed(actor.ClientIP, time.Now()) {
+		return nil, gatehouse.Errorf(gatehouse.ETOOMANY, "too many failed sign-ins from this address: try again in a few seconds")
+	}
 	u, err := s.Store.GetUserByUsername(ctx, envID, username)
 	if err != nil && gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
 		return nil, err
@@ -571,6 +574,7 @@ func (s *Service) Authenticate(ctx context.Context, actor Actor, envID, username
 }
 
 func (s *Service) recordFailure(ctx context.Context, envID string, actor Actor, username, userID, reason string) {
+	s.failures.failed(actor.ClientIP, time.Now())
 	e := s.event(envID, actor, Change{Action: ActionAuthenticationFailed, TargetType: "USER", TargetID: userID,
 		Outcome: gatehouse.OutcomeFailure, Details: map[string]string{"username": truncateText(username, 250), "reason": reason}})
 	s.record(ctx, e)
