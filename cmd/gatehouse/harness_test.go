@@ -61,9 +61,16 @@ func cleanEnv(extra ...string) []string {
 // environment.
 func gh(t testing.TB, dir string, env []string, args ...string) result {
 	t.Helper()
+	return runGH(t, dir, env, "", args...)
+}
+
+// runGH runs the gatehouse command with stdin as its standard input.
+func runGH(t testing.TB, dir string, env []string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = cleanEnv(env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
