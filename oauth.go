@@ -13,8 +13,12 @@ type Session struct {
 	AMR           []string
 	ClientIP      string
 	UserAgent     string
-	CreatedOn     time.Time
-	ExpiresAt     time.Time
+	// IdentityProviderID names the corporate IdP of a federated sign-in,
+	// and UpstreamLogout what that IdP needs to end its own session.
+	IdentityProviderID string
+	UpstreamLogout     string
+	CreatedOn          time.Time
+	ExpiresAt          time.Time
 }
 
 // AuthorizationCode is a single-use code of the authorization code grant.
@@ -73,7 +77,12 @@ const (
 	StepIdentifier     = "IDENTIFIER"
 	StepPassword       = "PASSWORD"
 	StepChangePassword = "CHANGE_PASSWORD"
-	StepDone           = "DONE"
+	// StepUpstream waits for the browser to come back from a corporate IdP.
+	StepUpstream = "UPSTREAM"
+	// StepUpstreamDone holds the user a corporate IdP vouched for, until the
+	// browser that started the sign-in comes to collect it.
+	StepUpstreamDone = "UPSTREAM_DONE"
+	StepDone         = "DONE"
 )
 
 // AuthorizationRequest is what a client asked for at the authorization
@@ -108,6 +117,24 @@ type LoginFlow struct {
 	Username      string
 	UserID        string
 	Failures      int
-	CreatedOn     time.Time
-	ExpiresAt     time.Time
+	// Upstream is the corporate IdP's part of a federated sign-in.
+	Upstream  *UpstreamLogin `json:",omitempty"`
+	CreatedOn time.Time
+	ExpiresAt time.Time
+}
+
+// UpstreamLogin is the state of a sign-in at a corporate IdP: what to
+// check when the browser comes back, then what the IdP said.
+type UpstreamLogin struct {
+	IdentityProviderID string `json:"idp"`
+	// StateHash is the SHA-256 of the secret half of the state sent
+	// upstream (OIDC state, SAML RelayState).
+	StateHash string `json:"stateHash"`
+	// Pending is the connector's own state (nonce, PKCE verifier, request
+	// id), opaque to everything else.
+	Pending string `json:"pending"`
+	// Set once the IdP vouched for the user.
+	AuthTime time.Time `json:"authTime,omitzero"`
+	AMR      []string  `json:"amr,omitempty"`
+	Logout   string    `json:"logout,omitempty"`
 }

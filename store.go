@@ -30,6 +30,7 @@ type Repositories interface {
 	RoleRepository
 	AuditRepository
 	TokenRepository
+	IdentityProviderRepository
 }
 
 // EnvironmentRepository stores environments. Deleting one deletes

@@ -20,9 +20,9 @@ func amrJSON(amr []string) string {
 func (r repos) CreateSession(ctx context.Context, s *gatehouse.Session) (err error) {
 	defer r.observed("CreateSession")(&err)
 	_, err = r.exec(ctx, "session exists", `INSERT INTO sessions (env_id, id, user_id, auth_time, amr, client_ip,
-		user_agent, created_on, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		user_agent, created_on, expires_at, idp_id, upstream_logout) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		s.EnvironmentID, s.ID, s.UserID, micros(s.AuthTime), amrJSON(s.AMR), s.ClientIP, s.UserAgent,
-		micros(s.CreatedOn), micros(s.ExpiresAt))
+		micros(s.CreatedOn), micros(s.ExpiresAt), s.IdentityProviderID, s.UpstreamLogout)
 	return err
 }
 
@@ -31,9 +31,9 @@ func (r repos) GetSession(ctx context.Context, envID, id string) (_ *gatehouse.S
 	s := gatehouse.Session{EnvironmentID: envID, ID: id}
 	var auth, created, expires int64
 	var amr string
-	err = r.q.QueryRowContext(ctx, `SELECT user_id, auth_time, amr, client_ip, user_agent, created_on, expires_at
-		FROM sessions WHERE env_id = $1 AND id = $2`, envID, id).Scan(&s.UserID, &auth, &amr, &s.ClientIP,
-		&s.UserAgent, &created, &expires)
+	err = r.q.QueryRowContext(ctx, `SELECT user_id, auth_time, amr, client_ip, user_agent, created_on, expires_at,
+		idp_id, upstream_logout FROM sessions WHERE env_id = $1 AND id = $2`, envID, id).Scan(&s.UserID, &auth, &amr,
+		&s.ClientIP, &s.UserAgent, &created, &expires, &s.IdentityProviderID, &s.UpstreamLogout)
 	if err != nil {
 		return nil, notFound(err, "session not found")
 	}
@@ -195,7 +195,7 @@ func (r repos) IsAccessTokenRevoked(ctx context.Context, envID, jti string) (_ b
 
 func (r repos) DeleteExpired(ctx context.Context, at time.Time) (n int64, err error) {
 	defer r.observed("DeleteExpired")(&err)
-	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens", "login_flows"} {
+	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens", "login_flows", "used_assertions"} {
 		res, err := r.q.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < $1`, micros(at))
 		if err != nil {
 			return n, err
@@ -212,35 +212,61 @@ func (r repos) CreateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err
 	if err != nil {
 		return err
 	}
+	upstream, err := upstreamJSON(f.Upstream)
+	if err != nil {
+		return err
+	}
 	_, err = r.exec(ctx, "login flow exists", `INSERT INTO login_flows (env_id, id, binding, step, request, username,
-		user_id, failures, created_on, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		f.EnvironmentID, f.ID, f.Binding, f.Step, string(req), f.Username, f.UserID, f.Failures, micros(f.CreatedOn), micros(f.ExpiresAt))
+		user_id, failures, created_on, expires_at, upstream) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		f.EnvironmentID, f.ID, f.Binding, f.Step, string(req), f.Username, f.UserID, f.Failures, micros(f.CreatedOn),
+		micros(f.ExpiresAt), upstream)
 	return err
 }
 
 func (r repos) GetLoginFlow(ctx context.Context, envID, id string) (_ *gatehouse.LoginFlow, err error) {
 	defer r.observed("GetLoginFlow")(&err)
 	f := gatehouse.LoginFlow{EnvironmentID: envID, ID: id}
-	var req string
+	var req, upstream string
 	var created, expires int64
-	err = r.q.QueryRowContext(ctx, `SELECT binding, step, request, username, user_id, failures, created_on, expires_at
-		FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id).Scan(&f.Binding, &f.Step, &req, &f.Username,
-		&f.UserID, &f.Failures, &created, &expires)
+	err = r.q.QueryRowContext(ctx, `SELECT binding, step, request, username, user_id, failures, created_on, expires_at,
+		upstream FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id).Scan(&f.Binding, &f.Step, &req, &f.Username,
+		&f.UserID, &f.Failures, &created, &expires, &upstream)
 	if err != nil {
 		return nil, notFound(err, "sign-in not found")
 	}
 	f.CreatedOn, f.ExpiresAt = fromMicros(created), fromMicros(expires)
+	if upstream != "" {
+		f.Upstream = new(gatehouse.UpstreamLogin)
+		if err := json.Unmarshal([]byte(upstream), f.Upstream); err != nil {
+			return nil, err
+		}
+	}
 	return &f, json.Unmarshal([]byte(req), &f.Request)
 }
 
 func (r repos) UpdateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err error) {
 	defer r.observed("UpdateLoginFlow")(&err)
+	upstream, err := upstreamJSON(f.Upstream)
+	if err != nil {
+		return err
+	}
 	return r.execOne(ctx, "sign-in not found", `UPDATE login_flows SET step = $3, username = $4, user_id = $5,
-		failures = $6 WHERE env_id = $1 AND id = $2`, f.EnvironmentID, f.ID, f.Step, f.Username, f.UserID, f.Failures)
+		failures = $6, upstream = $7 WHERE env_id = $1 AND id = $2`, f.EnvironmentID, f.ID, f.Step, f.Username, f.UserID,
+		f.Failures, upstream)
 }
 
 func (r repos) DeleteLoginFlow(ctx context.Context, envID, id string) (err error) {
 	defer r.observed("DeleteLoginFlow")(&err)
 	_, err = r.q.ExecContext(ctx, `DELETE FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id)
 	return err
+}
+
+// upstreamJSON is the upstream column: empty for a sign-in that never left
+// for a corporate IdP.
+func upstreamJSON(u *gatehouse.UpstreamLogin) (string, error) {
+	if u == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(u)
+	return string(b), err
 }

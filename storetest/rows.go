@@ -26,7 +26,8 @@ func RunRowCounts(t *testing.T, s RowCounter) {
 	must(t, err)
 	acme, err := s.EnvironmentRowCounts(ctx, "acme")
 	must(t, err)
-	for _, table := range []string{"users", "user_roles", "applications", "signing_keys", "secrets", "audit_events"} {
+	for _, table := range []string{"users", "user_roles", "applications", "signing_keys", "secrets", "audit_events",
+		"identity_providers", "discovery_rules", "user_identities", "used_assertions"} {
 		if acme[table] == 0 {
 			t.Fatalf("fill left %s empty: the check would prove nothing", table)
 		}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 	}
 	tests = append(tests, directoryTests...)
 	tests = append(tests, tokenTests...)
+	tests = append(tests, federationTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -375,6 +376,15 @@ func fill(t *testing.T, s gatehouse.Store, envID string) *gatehouse.User {
 	must(t, s.PutPasswordPolicy(ctx, envID, &p))
 	must(t, s.CreateSigningKey(ctx, &gatehouse.SigningKey{EnvironmentID: envID, KID: "k", Algorithm: "ES256", State: gatehouse.KeyCurrent, PublicJWK: []byte("{}"), SecretName: "signing-key/k", CreatedOn: now()}))
 	must(t, s.PutSecret(ctx, &gatehouse.Secret{EnvironmentID: envID, Name: "signing-key/k", Ciphertext: []byte{1}}))
+	idp := newOIDCProvider(envID, "corp")
+	must(t, s.CreateIdentityProvider(ctx, idp))
+	must(t, s.CreateDiscoveryRule(ctx, &gatehouse.DiscoveryRule{EnvironmentID: envID, ID: "r1", Order: 1, EmailDomain: "corp.example",
+		IdentityProviderID: idp.ID, CreatedOn: now(), UpdatedOn: now()}))
+	corp := newUser(envID, "bob@corp.example")
+	corp.IdentityProvider, corp.PasswordState = idp.ID, gatehouse.PasswordExternal
+	must(t, s.CreateUser(ctx, corp))
+	must(t, s.LinkIdentity(ctx, envID, corp.ID, "sub-bob"))
+	must(t, s.UseAssertion(ctx, &gatehouse.UsedAssertion{EnvironmentID: envID, IdentityProviderID: idp.ID, ID: "a1", ExpiresAt: now().Add(time.Hour)}))
 	return u
 }
 

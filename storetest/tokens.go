@@ -78,6 +78,7 @@ func tokSession(envID, userID, key string) *gatehouse.Session {
 		EnvironmentID: envID, ID: tokHash("session " + key), UserID: userID,
 		AuthTime: t0.Add(-time.Minute), AMR: []string{"pwd", "otp"},
 		ClientIP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) test/" + key,
+		IdentityProviderID: "okta", UpstreamLogout: "id-token-hint." + key,
 		CreatedOn: t0, ExpiresAt: t0.Add(8 * time.Hour),
 	}
 }
