@@ -20,6 +20,8 @@ const (
 	ActorApplication = "APPLICATION"
 	ActorOperator    = "OPERATOR" // the CLI, run by whoever holds the store
 	ActorAnonymous   = "ANONYMOUS"
+	// ActorIdentityProvider is a corporate IdP creating a user just in time.
+	ActorIdentityProvider = "IDENTITY_PROVIDER"
 )
 
 // AuditEvent records one sign-in attempt, token issue, admin change or

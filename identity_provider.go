@@ -30,6 +30,8 @@ type IdentityProvider struct {
 	// username that is not in the directory. Off by default: linking never
 	// guesses.
 	JITProvisioning bool `json:"jitProvisioning"`
+	// JITRoles are the roles a user created just in time starts with.
+	JITRoles []string `json:"jitRoles"`
 	// MFARequired makes the environment's MFA policy apply to this IdP's
 	// users too; otherwise the IdP's own MFA is trusted.
 	MFARequired bool      `json:"mfaRequired"`
@@ -78,6 +80,9 @@ func (p *IdentityProvider) Validate() error {
 		return Errorf(EINVALID, "name is required")
 	case utf8.RuneCountInString(p.Name) > MaxIdentityProviderName || hasControl(p.Name):
 		return Errorf(EINVALID, "name must be at most %d printable characters", MaxIdentityProviderName)
+	}
+	if len(p.JITRoles) > 50 {
+		return Errorf(EINVALID, "jitRoles takes at most 50 roles")
 	}
 	switch p.Type {
 	case IdentityProviderOIDC:
@@ -247,6 +252,7 @@ type IdentityProviderRepository interface {
 	// GetUserByIdentity finds the user an IdP's subject was linked to.
 	GetUserByIdentity(ctx context.Context, envID, idpID, subject string) (*User, error)
 	// LinkIdentity stores the IdP-scoped subject of a user at their first
-	// federated sign-in; ECONFLICT if another user has it.
+	// federated sign-in; ECONFLICT if another user has it or the user is
+	// linked to another subject of their IdP.
 	LinkIdentity(ctx context.Context, envID, userID, subject string) error
 }

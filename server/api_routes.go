@@ -40,6 +40,19 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"DELETE", env + "/applications/{id}", envWrite, "Delete an application", s.deleteApplication},
 		{"POST", env + "/applications/{id}/secret", envWrite, "Rotate an application's secret", s.rotateApplicationSecret},
 
+		{"GET", env + "/identity-providers", envRead, "List corporate identity providers", s.listIdentityProviders},
+		{"POST", env + "/identity-providers", envWrite, "Add a corporate identity provider (OIDC or SAML)", s.createIdentityProvider},
+		{"GET", env + "/identity-providers/{id}", envRead, "Get an identity provider with the URLs to give it", s.getIdentityProvider},
+		{"PATCH", env + "/identity-providers/{id}", envWrite, "Change an identity provider", s.updateIdentityProvider},
+		{"DELETE", env + "/identity-providers/{id}", envWrite, "Delete an identity provider that no user or rule names", s.deleteIdentityProvider},
+		{"POST", env + "/identity-providers/{id}/test", envRead, "Test the connection to an identity provider", s.testIdentityProvider},
+
+		{"GET", env + "/discovery-rules", envRead, "List discovery rules in the order they are tried", s.listDiscoveryRules},
+		{"POST", env + "/discovery-rules", envWrite, "Add a discovery rule", s.createDiscoveryRule},
+		{"GET", env + "/discovery-rules/{id}", envRead, "Get a discovery rule", s.getDiscoveryRule},
+		{"PATCH", env + "/discovery-rules/{id}", envWrite, "Change a discovery rule", s.updateDiscoveryRule},
+		{"DELETE", env + "/discovery-rules/{id}", envWrite, "Delete a discovery rule", s.deleteDiscoveryRule},
+
 		{"GET", env + "/audit-events", envRead, "Search the audit log", s.listAuditEvents},
 	}
 }

@@ -32,6 +32,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/connector"
+	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
 	"github.com/gatehouse/gatehouse/keyring"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
@@ -74,7 +76,8 @@ func newAPI(t *testing.T) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &service.Service{Store: store, Keyring: kr}
+	svc := &service.Service{Store: store, Keyring: kr, Connectors: map[string]connector.Kind{
+		gatehouse.IdentityProviderOIDC: oidcconnector.Kind}}
 	ts := httptest.NewUnstartedServer(server.New(svc, slog.New(slog.DiscardHandler), metrics))
 	svc.BaseURL = "http://" + ts.Listener.Addr().String()
 	ts.Start()
@@ -113,6 +116,33 @@ func rolesOf(label string) []string {
 func (h *apiHarness) next() string {
 	h.n++
 	return strconv.Itoa(h.n)
+}
+
+// newIdentityProvider creates an OIDC identity provider through the
+// service, as the operator; its issuer refuses connections at once.
+func (h *apiHarness) newIdentityProvider(env string) *service.IdentityProviderView {
+	h.t.Helper()
+	n := h.next()
+	idp, err := h.svc.CreateIdentityProvider(context.Background(), service.OperatorActor(), env, gatehouse.IdentityProvider{
+		Name: env + " corporate IdP " + n, Type: gatehouse.IdentityProviderOIDC,
+		OIDC: &gatehouse.OIDCSettings{Issuer: "http://127.0.0.1:1/" + env + n, ClientID: "gatehouse-" + n, ClientSecret: "secret-" + n}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return idp
+}
+
+// newDiscoveryRule creates a rule to a new IdP through the service.
+func (h *apiHarness) newDiscoveryRule(env string) *gatehouse.DiscoveryRule {
+	h.t.Helper()
+	idp := h.newIdentityProvider(env)
+	n := h.next()
+	rule, err := h.svc.CreateDiscoveryRule(context.Background(), service.OperatorActor(), env, gatehouse.DiscoveryRule{
+		Order: 10, EmailDomain: env + "-corp" + n + ".example", IdentityProviderID: idp.ID})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rule
 }
 
 // newApp creates an application through the service, as the operator.
@@ -361,6 +391,19 @@ var apiRouteTable = []apiRoute{
 	{"DELETE", "/environments/{env}/applications/{id}", "envWrite", ""},
 	{"POST", "/environments/{env}/applications/{id}/secret", "envWrite", ""},
 
+	{"GET", "/environments/{env}/identity-providers", "envRead", ""},
+	{"POST", "/environments/{env}/identity-providers", "envWrite", `{"name":"Made {n}","type":"OIDC","oidc":{"issuer":"http://127.0.0.1:1/made-{n}","clientId":"c{n}","clientSecret":"s{n}"}}`},
+	{"GET", "/environments/{env}/identity-providers/{id}", "envRead", ""},
+	{"PATCH", "/environments/{env}/identity-providers/{id}", "envWrite", `{"name":"Patched {n}"}`},
+	{"DELETE", "/environments/{env}/identity-providers/{id}", "envWrite", ""},
+	{"POST", "/environments/{env}/identity-providers/{id}/test", "envRead", ""},
+
+	{"GET", "/environments/{env}/discovery-rules", "envRead", ""},
+	{"POST", "/environments/{env}/discovery-rules", "envWrite", `{"order":{n},"emailDomain":"made{n}.example","identityProviderId":"{idp}"}`},
+	{"GET", "/environments/{env}/discovery-rules/{id}", "envRead", ""},
+	{"PATCH", "/environments/{env}/discovery-rules/{id}", "envWrite", `{"order":{n}}`},
+	{"DELETE", "/environments/{env}/discovery-rules/{id}", "envWrite", ""},
+
 	{"GET", "/environments/{env}/audit-events", "envRead", ""},
 }
 
@@ -398,6 +441,9 @@ type apiCall struct {
 func (h *apiHarness) resolve(rt apiRoute, env, operatorTarget string) apiCall {
 	h.t.Helper()
 	c := apiCall{method: rt.method, body: strings.ReplaceAll(rt.body, "{n}", h.next())}
+	if strings.Contains(c.body, "{idp}") {
+		c.body = strings.ReplaceAll(c.body, "{idp}", h.newIdentityProvider(env).ID)
+	}
 	p := strings.ReplaceAll(rt.path, "{env}", env)
 	switch {
 	case strings.HasPrefix(rt.path, "/environments/{id}"):
@@ -418,6 +464,14 @@ func (h *apiHarness) resolve(rt apiRoute, env, operatorTarget string) apiCall {
 		app := h.newApp(env, gatehouse.AppTypeService, nil)
 		p = strings.ReplaceAll(p, "{id}", app.ID)
 		c.targets = append(c.targets, app.ID, app.ClientID, app.Name)
+	case strings.Contains(rt.path, "/identity-providers/{id}"):
+		idp := h.newIdentityProvider(env)
+		p = strings.ReplaceAll(p, "{id}", idp.ID)
+		c.targets = append(c.targets, idp.ID, idp.Name)
+	case strings.Contains(rt.path, "/discovery-rules/{id}"):
+		rule := h.newDiscoveryRule(env)
+		p = strings.ReplaceAll(p, "{id}", rule.ID)
+		c.targets = append(c.targets, rule.ID, rule.EmailDomain)
 	case strings.Contains(rt.path, "{name}"):
 		role := h.newRole(env)
 		p = strings.ReplaceAll(p, "{name}", role.Name)
@@ -455,6 +509,20 @@ func (h *apiHarness) environmentData(env string) []string {
 		if !r.Builtin {
 			data = append(data, r.Name)
 		}
+	}
+	idps, err := h.svc.Store.ListIdentityProviders(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, p := range idps {
+		data = append(data, p.ID, p.Name)
+	}
+	rules, err := h.svc.Store.ListDiscoveryRules(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range rules {
+		data = append(data, r.ID, r.EmailDomain)
 	}
 	// Short strings such as "admin" would match unrelated words.
 	return slices.DeleteFunc(data, func(s string) bool { return len(s) < 8 })
@@ -511,6 +579,21 @@ func (h *apiHarness) snapshot(env string) []string {
 	}
 	for _, k := range keys {
 		lines = append(lines, "key "+k.KID+" "+k.State)
+	}
+	idps, err := h.svc.Store.ListIdentityProviders(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, p := range idps {
+		secret, _ := h.svc.OpenSecret(ctx, env, "identity-provider/"+p.ID)
+		lines = append(lines, line("identity provider", p, hex.EncodeToString(secret)))
+	}
+	rules, err := h.svc.Store.ListDiscoveryRules(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range rules {
+		lines = append(lines, line("discovery rule", r))
 	}
 	return lines
 }
@@ -1288,12 +1371,18 @@ func TestAPIBadInput(t *testing.T) {
 		wantStatus(t, "GET users?limit="+limit, h.do("GET", users+"?limit="+limit, token, ""), 200)
 	}
 
-	// A corporate user never gets a password.
-	r := h.do("POST", users, token, `{"username":"corp","identityProvider":"okta-1"}`)
+	// A corporate user never gets a password, and names an IdP of its own
+	// environment.
+	wantProblem(t, "a corporate user of an unknown IdP", h.do("POST", users, token, `{"username":"corp","identityProvider":"okta-1"}`),
+		400, gatehouse.EINVALID, `no identity provider "okta-1" in this environment`)
+	wantProblem(t, "a corporate user of another environment's IdP", h.do("POST", users, token,
+		`{"username":"corp","identityProvider":"`+h.newIdentityProvider("globex").ID+`"}`), 400, gatehouse.EINVALID, "no identity provider")
+	idp := h.newIdentityProvider("acme").ID
+	r := h.do("POST", users, token, `{"username":"corp","identityProvider":"`+idp+`"}`)
 	wantStatus(t, "creating a corporate user", r, 201)
 	var corp gatehouse.User
 	r.decode(t, &corp)
-	if corp.PasswordState != gatehouse.PasswordExternal || corp.IdentityProvider != "okta-1" {
+	if corp.PasswordState != gatehouse.PasswordExternal || corp.IdentityProvider != idp {
 		t.Errorf("corporate user: %s", r)
 	}
 	for _, c := range []struct{ method, suffix, body string }{

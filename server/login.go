@@ -58,6 +58,15 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, status int, f 
 		p.Title = "Change your password"
 		p.Policy = s.svc.PolicyDescription(r.Context(), f.EnvironmentID)
 		s.renderPage(w, r, status, "change", f.Request.RedirectURI, p)
+	case gatehouse.StepUpstream:
+		s.sendUpstream(w, r, f)
+	case gatehouse.StepUpstreamDone:
+		result, err := s.svc.CompleteUpstream(r.Context(), actorOf(r, gatehouse.ActorUser, f.Username), f)
+		if err != nil {
+			s.federationError(w, r, err)
+			return
+		}
+		s.signedIn(w, r, f, result)
 	}
 }
 
@@ -92,12 +101,12 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		result, err = s.svc.SubmitPasswordChange(r.Context(), actor, f, r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm"))
 	}
 	switch code := gatehouse.ErrorCode(err); {
+	case err == nil && f.Step == gatehouse.StepUpstream:
+		s.sendUpstream(w, r, f)
 	case err == nil && result == nil:
 		http.Redirect(w, r, "/"+f.EnvironmentID+"/login/"+f.ID, http.StatusSeeOther)
 	case err == nil:
-		s.setCookie(w, sessionCookie, result.Cookie, "/"+f.EnvironmentID+"/", int(service.SessionTTL.Seconds()))
-		s.setCookie(w, loginCookie, "", "/"+f.EnvironmentID+"/login/", -1)
-		s.respondToClient(w, r, &f.Request, url.Values{"code": {result.Code}})
+		s.signedIn(w, r, f, result)
 	case code == gatehouse.EUNAUTHORIZED && f.Step == gatehouse.StepChangePassword:
 		s.showStep(w, r, http.StatusOK, f, secret, "The current password is not right.")
 	case code == gatehouse.EUNAUTHORIZED:
@@ -115,6 +124,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeError(w, r, err)
 	}
+}
+
+// signedIn sets the session cookie and answers the client with the code.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, f *gatehouse.LoginFlow, result *service.LoginResult) {
+	s.setCookie(w, sessionCookie, result.Cookie, "/"+f.EnvironmentID+"/", int(service.SessionTTL.Seconds()))
+	s.setCookie(w, loginCookie, "", "/"+f.EnvironmentID+"/login/", -1)
+	s.respondToClient(w, r, &f.Request, url.Values{"code": {result.Code}})
 }
 
 // loginRestart goes back to the identifier step ("not you?").
@@ -197,13 +213,15 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			CSRF: service.LogoutToken(envID, cookie)})
 		return
 	}
+	upstream := s.upstreamLogoutOffer(r, s.svc.SessionFor(r.Context(), envID, cookie))
 	if err := s.svc.EndSession(r.Context(), actorOf(r, gatehouse.ActorUser, ""), envID, cookie); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.setCookie(w, sessionCookie, "", "/"+envID+"/", -1)
 	if target == "" {
-		s.message(w, r, http.StatusOK, "Signed out", "You are signed out. You can close this window.")
+		s.renderPage(w, r, http.StatusOK, "message", "", page{Title: "Signed out", Message: "You are signed out. You can close this window.",
+			Link: upstream, LinkText: "Also sign out of your organisation's sign-in service"})
 		return
 	}
 	if st := form.Get("state"); st != "" {

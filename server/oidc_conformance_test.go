@@ -164,7 +164,7 @@ func (s *oidcSuite) ssoResponse(b *browser, q url.Values) url.Values {
 }
 
 var (
-	formPostAction = regexp.MustCompile(`<form method="post" action="([^"]*)" id="formpost">`)
+	formPostAction = regexp.MustCompile(`<form method="(?:post|get)" action="([^"]*)" id="formpost">`)
 	hiddenField    = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
 )
 

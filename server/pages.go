@@ -31,8 +31,12 @@ type page struct {
 	Title, EnvironmentName, Assets, Error string
 	Action, CSRF, Username, Restart       string
 	Message                               string
-	Policy                                []string
-	Fields                                map[string]string
+	// Method is the formpost page's form method (default post).
+	Method string
+	// Link and LinkText are a message page's way on.
+	Link, LinkText string
+	Policy         []string
+	Fields         map[string]string
 }
 
 // pageHeaders are the security headers of every hosted page: no framing,

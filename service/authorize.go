@@ -162,8 +162,11 @@ func (s *Service) StartLogin(ctx context.Context, envID string, req gatehouse.Au
 	secret := randomToken(32)
 	f := &gatehouse.LoginFlow{EnvironmentID: envID, ID: randomToken(18), Binding: hashSecret(secret), Step: gatehouse.StepIdentifier,
 		Request: req, CreatedOn: now, ExpiresAt: now.Add(LoginFlowTTL)}
-	if req.LoginHint != "" {
-		f.Username, f.Step = req.LoginHint, gatehouse.StepPassword
+	if hint := strings.TrimSpace(req.LoginHint); hint != "" && len(hint) <= 1000 {
+		f.Username, f.Step = hint, gatehouse.StepPassword
+		if err := s.routeFlow(ctx, f); err != nil {
+			return nil, "", err
+		}
 	}
 	return f, secret, s.Store.CreateLoginFlow(ctx, f)
 }
@@ -233,14 +236,18 @@ func CheckCSRF(f *gatehouse.LoginFlow, secret, token string) bool {
 	return hmac.Equal([]byte(CSRFToken(f, secret)), []byte(token))
 }
 
-// SubmitIdentifier records the username and moves to the password step.
-// Every username gets the same next page, so that existence never leaks.
+// SubmitIdentifier records the username and moves to the password step, or
+// to the corporate IdP a discovery rule routes the username to. Every
+// username gets the same next page, so that existence never leaks.
 func (s *Service) SubmitIdentifier(ctx context.Context, f *gatehouse.LoginFlow, username string) error {
 	username = strings.TrimSpace(username)
 	if username == "" || len(username) > 1000 {
 		return gatehouse.Errorf(gatehouse.EINVALID, "enter your username")
 	}
-	f.Username, f.Step = username, gatehouse.StepPassword
+	f.Username, f.Step, f.Upstream = username, gatehouse.StepPassword, nil
+	if err := s.routeFlow(ctx, f); err != nil {
+		return err
+	}
 	return s.Store.UpdateLoginFlow(ctx, f)
 }
 
@@ -298,6 +305,9 @@ func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.Log
 	cookie := randomToken(32)
 	sess := &gatehouse.Session{EnvironmentID: f.EnvironmentID, ID: hashSecret(cookie), UserID: u.ID, AuthTime: now, AMR: amr,
 		ClientIP: actor.ClientIP, UserAgent: truncateText(actor.UserAgent, 512), CreatedOn: now, ExpiresAt: now.Add(SessionTTL)}
+	if f.Step == gatehouse.StepUpstreamDone && f.Upstream != nil {
+		sess.AuthTime, sess.IdentityProviderID, sess.UpstreamLogout = f.Upstream.AuthTime, f.Upstream.IdentityProviderID, f.Upstream.Logout
+	}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
@@ -534,7 +544,7 @@ func (s *Service) RecordAuthorizeRefusal(ctx context.Context, envID string, acto
 
 // RestartLogin goes back to the identifier step.
 func (s *Service) RestartLogin(ctx context.Context, f *gatehouse.LoginFlow) error {
-	f.Step, f.Username, f.UserID = gatehouse.StepIdentifier, "", ""
+	f.Step, f.Username, f.UserID, f.Upstream = gatehouse.StepIdentifier, "", "", nil
 	return s.Store.UpdateLoginFlow(ctx, f)
 }
 

@@ -68,6 +68,8 @@ type caches struct {
 	verified ttlCache[*AccessClaims]
 	revoked  ttlCache[bool]
 	branding ttlCache[*gatehouse.Branding]
+	rules    ttlCache[[]*gatehouse.DiscoveryRule]
+	idps     ttlCache[*gatehouse.IdentityProvider]
 }
 
 // forgetEnvironment drops everything cached about an environment.
@@ -77,4 +79,5 @@ func (c *caches) forgetEnvironment(envID string) {
 	c.jwks.forget(envID)
 	c.clientKeys.forget(envID)
 	c.branding.forget(envID)
+	c.rules.forget(envID)
 }

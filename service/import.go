@@ -80,6 +80,9 @@ func (s *Service) ImportUser(ctx context.Context, actor Actor, envID string, u g
 		if err := s.checkRolesExist(ctx, r, envID, u.Roles); err != nil {
 			return err
 		}
+		if err := checkIdentityProvider(ctx, r, &u); err != nil {
+			return err
+		}
 		if err := r.CreateUser(ctx, &u); err != nil {
 			return err
 		}

@@ -4,10 +4,12 @@
 package service
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/connector"
 	"github.com/gatehouse/gatehouse/keyring"
 )
 
@@ -21,9 +23,15 @@ type Service struct {
 	Audit *AuditBatcher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Connectors are the kinds of corporate identity provider this
+	// installation can use, by IdP type (cmd/gatehouse wires them).
+	Connectors map[string]connector.Kind
+	// HTTPClient reaches corporate IdPs; nil means one with a 10 s timeout.
+	HTTPClient *http.Client
 
-	cache    caches
-	failures failureLimiter
+	cache      caches
+	failures   failureLimiter
+	connectors connectorCache
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -88,6 +88,9 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, envID string, in 
 		if err := s.checkRolesExist(ctx, r, envID, u.Roles); err != nil {
 			return err
 		}
+		if err := checkIdentityProvider(ctx, r, &u); err != nil {
+			return err
+		}
 		if err := r.CreateUser(ctx, &u); err != nil {
 			return err
 		}

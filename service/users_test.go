@@ -149,7 +149,13 @@ func TestPasswordStateMachine(t *testing.T) {
 func TestCorporateUsersNeverHaveAPassword(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newClockedService(t)
-	_, err := svc.CreateUser(ctx, op, "acme", service.NewUser{User: gatehouse.User{Username: "bob@corp.example", IdentityProvider: "okta"}, Password: "secret-1"})
+	_, err := svc.CreateUser(ctx, op, "acme", service.NewUser{User: gatehouse.User{Username: "bob@corp.example", IdentityProvider: "okta"}})
+	wantErr(t, err, gatehouse.EINVALID, `no identity provider "okta" in this environment`)
+	if err := svc.Store.CreateIdentityProvider(ctx, &gatehouse.IdentityProvider{EnvironmentID: "acme", ID: "okta", Name: "Okta",
+		Type: gatehouse.IdentityProviderOIDC, OIDC: &gatehouse.OIDCSettings{Issuer: "https://okta.example", ClientID: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.CreateUser(ctx, op, "acme", service.NewUser{User: gatehouse.User{Username: "bob@corp.example", IdentityProvider: "okta"}, Password: "secret-1"})
 	wantErr(t, err, gatehouse.EINVALID, "never have a password")
 	u, err := svc.CreateUser(ctx, op, "acme", service.NewUser{User: gatehouse.User{Username: "bob@corp.example", IdentityProvider: "okta"}})
 	if err != nil {

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -12,12 +14,16 @@ const identityProviderColumns = `env_id, id, name, type, settings, jit_provision
 
 // idpSettings is the settings column: the one kind's settings the IdP has.
 type idpSettings struct {
-	OIDC *gatehouse.OIDCSettings `json:"oidc,omitempty"`
-	SAML *gatehouse.SAMLSettings `json:"saml,omitempty"`
+	OIDC     *gatehouse.OIDCSettings `json:"oidc,omitempty"`
+	SAML     *gatehouse.SAMLSettings `json:"saml,omitempty"`
+	JITRoles []string                `json:"jitRoles"`
 }
 
 func identityProviderValues(p *gatehouse.IdentityProvider) ([]any, error) {
-	settings, err := json.Marshal(idpSettings{OIDC: p.OIDC, SAML: p.SAML})
+	if p.JITRoles == nil {
+		p.JITRoles = []string{}
+	}
+	settings, err := json.Marshal(idpSettings{OIDC: p.OIDC, SAML: p.SAML, JITRoles: p.JITRoles})
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +43,10 @@ func scanIdentityProvider(row interface{ Scan(...any) error }) (*gatehouse.Ident
 	if err := json.Unmarshal([]byte(settings), &s); err != nil {
 		return nil, err
 	}
-	p.OIDC, p.SAML = s.OIDC, s.SAML
+	p.OIDC, p.SAML, p.JITRoles = s.OIDC, s.SAML, s.JITRoles
+	if p.JITRoles == nil {
+		p.JITRoles = []string{}
+	}
 	p.CreatedOn, p.UpdatedOn = fromMicros(created), fromMicros(updated)
 	return &p, nil
 }
@@ -231,9 +240,20 @@ func (r repos) LinkIdentity(ctx context.Context, envID, userID, subject string) 
 		}
 		// A link left by a user who has since moved to another IdP no
 		// longer stands for anyone.
-		if _, err := r.q.ExecContext(ctx, `DELETE FROM user_identities WHERE env_id = $1 AND (user_id = $2
-			OR (idp_id = $3 AND subject = $4 AND user_id NOT IN
+		if _, err := r.q.ExecContext(ctx, `DELETE FROM user_identities WHERE env_id = $1 AND
+			((user_id = $2 AND idp_id <> $3) OR (idp_id = $3 AND subject = $4 AND user_id NOT IN
 				(SELECT id FROM users WHERE env_id = $1 AND identity_provider = $3)))`, envID, userID, idpID, subject); err != nil {
+			return err
+		}
+		var linked string
+		err = r.q.QueryRowContext(ctx, `SELECT subject FROM user_identities WHERE env_id = $1 AND user_id = $2`,
+			envID, userID).Scan(&linked)
+		switch {
+		case err == nil && linked == subject:
+			return nil
+		case err == nil:
+			return gatehouse.Errorf(gatehouse.ECONFLICT, "the user is already linked to another identity at this identity provider")
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		_, err = r.exec(ctx, "this identity is already linked to another user", `INSERT INTO user_identities

@@ -156,18 +156,19 @@ func testLinkIdentity(t *testing.T, s gatehouse.Store) {
 	wantCode(t, err, gatehouse.ENOTFOUND)
 	// One subject, one user.
 	wantCode(t, s.LinkIdentity(ctx, "acme", bob.ID, "sub-1"), gatehouse.ECONFLICT)
-	// Relinking a user replaces their link.
-	must(t, s.LinkIdentity(ctx, "acme", ann.ID, "sub-2"))
-	_, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-1")
-	wantCode(t, err, gatehouse.ENOTFOUND)
+	// A linked user stays linked to that subject: linking again is a no-op,
+	// another subject is refused.
+	must(t, s.LinkIdentity(ctx, "acme", ann.ID, "sub-1"))
+	wantCode(t, s.LinkIdentity(ctx, "acme", ann.ID, "sub-2"), gatehouse.ECONFLICT)
 	// A user moved to another IdP no longer answers for the old one's
 	// subject, and the subject can be linked again.
 	ann.IdentityProvider = "google"
 	must(t, s.UpdateUser(ctx, ann))
-	_, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-2")
+	_, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-1")
 	wantCode(t, err, gatehouse.ENOTFOUND)
-	must(t, s.LinkIdentity(ctx, "acme", bob.ID, "sub-2"))
-	got, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-2")
+	must(t, s.LinkIdentity(ctx, "acme", bob.ID, "sub-1"))
+	must(t, s.LinkIdentity(ctx, "acme", ann.ID, "sub-g"))
+	got, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-1")
 	must(t, err)
 	if got.ID != bob.ID {
 		t.Fatalf("subject now links %s, want bob", got.Username)
@@ -175,7 +176,7 @@ func testLinkIdentity(t *testing.T, s gatehouse.Store) {
 	wantCode(t, s.LinkIdentity(ctx, "acme", "missing", "sub-3"), gatehouse.ENOTFOUND)
 	// Deleting the user deletes the link.
 	must(t, s.DeleteUser(ctx, "acme", bob.ID))
-	_, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-2")
+	_, err = s.GetUserByIdentity(ctx, "acme", "okta", "sub-1")
 	wantCode(t, err, gatehouse.ENOTFOUND)
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/connector"
+	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
 	"github.com/gatehouse/gatehouse/keyring"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/service"
@@ -84,7 +86,8 @@ func openApp(ctx context.Context, cfg *config.Config, observe sqlstore.Observer)
 		store.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr, BaseURL: cfg.BaseURL}}
+	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr, BaseURL: cfg.BaseURL,
+		Connectors: connectors()}}
 	if a.bootstrapped, err = a.svc.Bootstrap(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("checking the system environment: %w", err)
@@ -188,5 +191,13 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 			return usageError{errors.New("usage: " + cmd.UseLine() + " (expects " + strings.Join(names, ", ") + ")")}
 		}
 		return nil
+	}
+}
+
+// connectors are the kinds of corporate identity provider Gatehouse
+// speaks to: one package each, added here.
+func connectors() map[string]connector.Kind {
+	return map[string]connector.Kind{
+		gatehouse.IdentityProviderOIDC: oidcconnector.Kind,
 	}
 }
