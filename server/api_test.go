@@ -55,7 +55,7 @@ var adminLabels = []string{envAdmin, userAdmin, readOnly, noRole}
 // apiHarness is a running Gatehouse with its environments, applications and
 // tokens.
 type apiHarness struct {
-	t      *testing.T
+	t      testing.TB
 	ts     *httptest.Server
 	svc    *service.Service
 	n      int
@@ -63,7 +63,7 @@ type apiHarness struct {
 	tokens map[string]map[string]string                      // env → role label → access token
 }
 
-func newAPI(t *testing.T) *apiHarness {
+func newAPI(t testing.TB) *apiHarness {
 	t.Helper()
 	ctx := context.Background()
 	metrics := server.NewMetrics()
@@ -207,7 +207,7 @@ func (r *apiResponse) String() string {
 	return fmt.Sprintf("%d %s %s", r.status, r.header.Get("Content-Type"), strings.TrimSpace(body))
 }
 
-func (r *apiResponse) decode(t *testing.T, v any) {
+func (r *apiResponse) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(r.body), v); err != nil {
 		t.Fatalf("decoding %s: %v", r, err)

@@ -78,13 +78,15 @@ type fedFixture struct {
 	idp      *service.IdentityProviderView
 	alice    *gatehouse.User
 	redirect string
+	// upstream is where the IdP's sign-in page is (its origin, with "/").
+	upstream string
 }
 
 func newFederation(t *testing.T) *fedFixture {
 	h := newAPI(t)
 	h.svc.Connectors = map[string]connector.Kind{gatehouse.IdentityProviderOIDC: scriptedKind{}, gatehouse.IdentityProviderSAML: scriptedKind{}}
 	ctx := context.Background()
-	f := &fedFixture{h: h, redirect: "https://app.example/callback"}
+	f := &fedFixture{h: h, redirect: "https://app.example/callback", upstream: "https://idp.test/"}
 	var err error
 	f.web, err = h.svc.CreateApplication(ctx, service.OperatorActor(), "acme", gatehouse.Application{Name: "Store app", Type: gatehouse.AppTypeWeb,
 		RedirectURIs: []string{f.redirect}})
@@ -117,7 +119,7 @@ func (f *fedFixture) newIdP(t *testing.T, env, name string, jit bool) *service.I
 
 // signIn starts at the authorization endpoint, gives username at the
 // identifier page and returns the upstream URL the browser is sent to.
-func (f *fedFixture) signIn(t *testing.T, b *browser, username string) (loginURL string, upstream *url.URL) {
+func (f *fedFixture) signIn(t testing.TB, b *browser, username string) (loginURL string, upstream *url.URL) {
 	t.Helper()
 	_, challenge := pkcePair()
 	start := b.do("GET", authorizeURL(f.web.ClientID, f.redirect, challenge), nil)
@@ -125,10 +127,10 @@ func (f *fedFixture) signIn(t *testing.T, b *browser, username string) (loginURL
 	identifier := b.do("GET", loginURL, nil)
 	next := b.submit(loginURL, identifier, "username", username)
 	action, fields := formPostFields(next)
-	if next.status != http.StatusOK || !strings.HasPrefix(action, "https://idp.test/") {
+	if next.status != http.StatusOK || !strings.HasPrefix(action, f.upstream) {
 		t.Fatalf("the identifier page did not send %s to the IdP: %d\n%s", username, next.status, next.body)
 	}
-	if csp := next.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://idp.test") {
+	if csp := next.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(f.upstream, "/")) {
 		t.Fatalf("the page that goes on to the IdP does not allow it as a form target: %q", csp)
 	}
 	upstream, _ = url.Parse(action)
@@ -157,7 +159,7 @@ func (f *fedFixture) callback(b *browser, idpID string, q url.Values) (accepted 
 }
 
 // code reads the authorization code a finished sign-in sent back.
-func (f *fedFixture) code(t *testing.T, p page) string {
+func (f *fedFixture) code(t testing.TB, p page) string {
 	t.Helper()
 	back, _ := url.Parse(p.header.Get("Location"))
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(back.String(), f.redirect) || back.Query().Get("code") == "" {
@@ -166,7 +168,7 @@ func (f *fedFixture) code(t *testing.T, p page) string {
 	return back.Query().Get("code")
 }
 
-func (f *fedFixture) tokens(t *testing.T, code string) (idClaims, accessClaims map[string]any) {
+func (f *fedFixture) tokens(t testing.TB, code string) (idClaims, accessClaims map[string]any) {
 	t.Helper()
 	verifier, _ := pkcePair()
 	r := f.h.tokenRequest("/acme/oauth2/token", "", form("grant_type", "authorization_code", "code", code, "redirect_uri", f.redirect,
@@ -181,7 +183,7 @@ func (f *fedFixture) tokens(t *testing.T, code string) (idClaims, accessClaims m
 	return jwtClaims(t, reply.IDToken), jwtClaims(t, reply.AccessToken)
 }
 
-func jwtClaims(t *testing.T, jwt string) map[string]any {
+func jwtClaims(t testing.TB, jwt string) map[string]any {
 	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {

@@ -25,12 +25,12 @@ import (
 // browser is a cookie-keeping client that stops at every redirect, so the
 // test sees each step of the flow as a browser would take it.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	h      *apiHarness
 	client *http.Client
 }
 
-func newBrowser(t *testing.T, h *apiHarness) *browser {
+func newBrowser(t testing.TB, h *apiHarness) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, h: h, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
