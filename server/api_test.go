@@ -34,6 +34,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/connector"
 	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
+	samlconnector "github.com/gatehouse/gatehouse/connector/saml"
 	"github.com/gatehouse/gatehouse/keyring"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
@@ -77,7 +78,7 @@ func newAPI(t testing.TB) *apiHarness {
 		t.Fatal(err)
 	}
 	svc := &service.Service{Store: store, Keyring: kr, Connectors: map[string]connector.Kind{
-		gatehouse.IdentityProviderOIDC: oidcconnector.Kind}}
+		gatehouse.IdentityProviderOIDC: oidcconnector.Kind, gatehouse.IdentityProviderSAML: samlconnector.Kind}}
 	ts := httptest.NewUnstartedServer(server.New(svc, slog.New(slog.DiscardHandler), metrics))
 	svc.BaseURL = "http://" + ts.Listener.Addr().String()
 	ts.Start()

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/connector"
 	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
+	samlconnector "github.com/gatehouse/gatehouse/connector/saml"
 	"github.com/gatehouse/gatehouse/keyring"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/service"
@@ -199,5 +200,6 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 func connectors() map[string]connector.Kind {
 	return map[string]connector.Kind{
 		gatehouse.IdentityProviderOIDC: oidcconnector.Kind,
+		gatehouse.IdentityProviderSAML: samlconnector.Kind,
 	}
 }
