@@ -129,6 +129,7 @@ type SecretRepository interface {
 	// PutSecret creates or replaces a secret.
 	PutSecret(ctx context.Context, s *Secret) error
 	GetSecret(ctx context.Context, envID, name string) (*Secret, error)
+	DeleteSecret(ctx context.Context, envID, name string) error
 	// ListSecrets lists every secret of every environment, for re-encryption.
 	ListSecrets(ctx context.Context) ([]*Secret, error)
 }

@@ -233,6 +233,9 @@ func (s *Service) DeleteIdentityProvider(ctx context.Context, actor Actor, envID
 		if err := r.DeleteIdentityProvider(ctx, envID, id); err != nil {
 			return err
 		}
+		if err := r.DeleteSecret(ctx, envID, idpSecretName(id)); err != nil && gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+			return err
+		}
 		return s.audit(ctx, r, envID, actor, Change{Action: ActionIdPDeleted, TargetType: "IDENTITY_PROVIDER", TargetID: id})
 	})
 	s.cache.idps.forget(envID + "/" + id)

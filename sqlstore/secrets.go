@@ -25,6 +25,11 @@ func (r repos) GetSecret(ctx context.Context, envID, name string) (_ *gatehouse.
 	return &s, nil
 }
 
+func (r repos) DeleteSecret(ctx context.Context, envID, name string) (err error) {
+	defer r.observed("DeleteSecret")(&err)
+	return r.execOne(ctx, "secret "+name+" not found", `DELETE FROM secrets WHERE env_id = $1 AND name = $2`, envID, name)
+}
+
 func (r repos) ListSecrets(ctx context.Context) (_ []*gatehouse.Secret, err error) {
 	defer r.observed("ListSecrets")(&err)
 	rows, err := r.q.QueryContext(ctx, `SELECT env_id, name, ciphertext FROM secrets ORDER BY env_id, name`)

@@ -335,6 +335,12 @@ func testSecrets(t *testing.T, s gatehouse.Store) {
 	if len(all) != 2 || all[0].EnvironmentID != "acme" || all[1].EnvironmentID != "globex" {
 		t.Fatalf("ListSecrets = %+v", all)
 	}
+	must(t, s.DeleteSecret(ctx, "acme", "a"))
+	_, err = s.GetSecret(ctx, "acme", "a")
+	wantCode(t, err, gatehouse.ENOTFOUND)
+	wantCode(t, s.DeleteSecret(ctx, "acme", "a"), gatehouse.ENOTFOUND)
+	_, err = s.GetSecret(ctx, "globex", "a")
+	must(t, err)
 }
 
 func testTransactionRollsBack(t *testing.T, s gatehouse.Store) {
