@@ -43,9 +43,10 @@ interop: build
 	bash scripts/ensure-browser.sh
 	GATEHOUSE_BIN=$(CURDIR)/bin/gatehouse npm --prefix interop test
 
-## bench: store reads and 1,000,000-user lists on both engines, user creation, start-to-ready and idle RSS
+## bench: store reads and 1,000,000-user lists on both engines, user creation, start-to-ready and idle RSS, the time Gatehouse adds to a federated sign-in
 bench: postgres
 	$(GO) test -run '^$$' -bench Store -benchtime 2000x ./sqlite ./postgres
 	$(GO) test -run '^$$' -bench ListUsers -benchtime 100x -timeout 90m ./sqlite ./postgres
 	$(GO) test -run '^$$' -bench CreateUser -benchtime 3s ./service
 	$(GO) test -run '^$$' -bench ServeStartToReady -benchtime 5x ./cmd/gatehouse
+	$(GO) test -run '^$$' -bench FederatedSignIn -benchtime 500x ./server
