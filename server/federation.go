@@ -96,6 +96,9 @@ func (s *Server) federationError(w http.ResponseWriter, r *http.Request, err err
 		s.message(w, r, http.StatusForbidden, "Sign-in refused", refusal.Message)
 	case errors.As(err, &expired):
 		s.renderPage(w, r, http.StatusNotFound, "expired", "", page{Title: "This page has expired", Action: expired.RestartURL})
+	case gatehouse.ErrorCode(err) == gatehouse.ETOOMANY:
+		w.Header().Set("Retry-After", "5")
+		s.message(w, r, http.StatusTooManyRequests, "Too many attempts", "Too many refused sign-ins from your network. Wait a few seconds and try again.")
 	case gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND:
 		s.message(w, r, http.StatusNotFound, "This page has expired", "This sign-in has expired or was finished in another window. Go back to the application and sign in again.")
 	default:

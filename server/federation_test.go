@@ -469,3 +469,22 @@ func TestAssertionReplay(t *testing.T) {
 	_, refused := f.callback(b, f.idp.ID, answer(upstream, "sub", "s-a", "username", "alice@corp.example", "assertion", "_a1"))
 	wantRefused(t, "a replayed assertion", refused, "already used")
 }
+
+// TestForgedAnswersAreLimited: an address that sends many refused answers
+// is answered 429 before anything is checked or audited.
+func TestForgedAnswersAreLimited(t *testing.T) {
+	f := newFederation(t)
+	b := newBrowser(t, f.h)
+	statuses := map[int]int{}
+	for i := range 40 {
+		p := b.do("GET", "/acme/oidc/"+f.idp.ID+"/callback?state=forged."+strconv.Itoa(i)+"&code=x", nil)
+		statuses[p.status]++
+	}
+	if statuses[http.StatusNotFound] == 0 || statuses[http.StatusTooManyRequests] == 0 || statuses[http.StatusNotFound] > 31 {
+		t.Fatalf("40 forged answers from one address: %v", statuses)
+	}
+	events, _ := f.h.svc.Store.ListAuditEvents(context.Background(), "acme", gatehouse.AuditFilter{Action: service.ActionFederatedRefused, Limit: 100})
+	if len(events) != statuses[http.StatusNotFound] {
+		t.Fatalf("%d refusals audited for %d checked answers", len(events), statuses[http.StatusNotFound])
+	}
+}

@@ -79,6 +79,11 @@ func UpstreamState(answer url.Values) string {
 // that started it (FinishUpstream runs on a request the IdP's page may
 // have posted cross-site, without the sign-in's cookie).
 func (s *Service) FinishUpstream(ctx context.Context, actor Actor, envID, idpID string, answer url.Values) (*gatehouse.LoginFlow, error) {
+	// Refused answers count as failed sign-ins of the address, so that no
+	// one floods the callback (or the audit log) with forged answers.
+	if !s.failures.allowed(actor.ClientIP, time.Now()) {
+		return nil, gatehouse.Errorf(gatehouse.ETOOMANY, "too many refused sign-ins from this address")
+	}
 	flowID, secret, _ := strings.Cut(UpstreamState(answer), ".")
 	if flowID == "" || len(flowID) > 64 || secret == "" || len(secret) > 100 {
 		s.refuse(ctx, envID, actor, idpID, "", "an answer without a valid state (unsolicited, or not from this sign-in)")
@@ -260,6 +265,7 @@ func (s *Service) provision(ctx context.Context, actor Actor, p *gatehouse.Ident
 }
 
 func (s *Service) refuse(ctx context.Context, envID string, actor Actor, idpID, username, reason string) {
+	s.failures.failed(actor.ClientIP, time.Now())
 	s.record(ctx, s.event(envID, actor, Change{Action: ActionFederatedRefused, TargetType: "IDENTITY_PROVIDER", TargetID: truncateText(idpID, 64),
 		Outcome: gatehouse.OutcomeFailure, Details: map[string]string{"username": truncateText(username, 250), "reason": reason}}))
 }
