@@ -47,13 +47,29 @@ type Config struct {
 
 // Connector signs a user in at an upstream IdP.
 type Connector interface {
-	// Begin starts a sign-in. state must come back unchanged with the
-	// answer (OIDC state, SAML RelayState); loginHint is the username the
-	// user typed, passed on where the protocol allows.
-	Begin(ctx context.Context, state, loginHint string) (*Start, error)
+	// Begin starts a sign-in.
+	Begin(ctx context.Context, req Request) (*Start, error)
 	// Finish checks the IdP's answer (the callback's query or form) against
 	// what Begin kept, and says who signed in. Any doubt is an error.
 	Finish(ctx context.Context, answer url.Values, pending string) (*Identity, error)
+}
+
+// Request is a sign-in to start at the IdP.
+type Request struct {
+	// State must come back unchanged with the answer (OIDC state, SAML
+	// RelayState). It is at most 80 bytes, as SAML's RelayState must be.
+	State string
+	// LoginHint is the username the user typed, passed on where the
+	// protocol allows.
+	LoginHint string
+	// ForceAuthn asks the IdP to authenticate the user afresh rather than
+	// answer from its own session: the application asked for prompt=login
+	// or max_age=0 (OIDC prompt=login, SAML ForceAuthn).
+	ForceAuthn bool
+	// MaxAge, when set, is the application's max_age, passed on to an OIDC
+	// IdP; the IdP's auth_time then tells the application how fresh the
+	// sign-in is.
+	MaxAge *int
 }
 
 // Start is where to send the browser.

@@ -38,9 +38,12 @@ type scriptedIdP struct{ cfg connector.Config }
 
 // Begin sends the browser to https://idp.test/{idp}/authorize with the
 // state, the username and a nonce that the answer must repeat.
-func (c *scriptedIdP) Begin(_ context.Context, state, loginHint string) (*connector.Start, error) {
+func (c *scriptedIdP) Begin(_ context.Context, req connector.Request) (*connector.Start, error) {
 	nonce := "nonce-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	q := url.Values{"state": {state}, "login_hint": {loginHint}, "nonce": {nonce}, "redirect_uri": {c.cfg.CallbackURL}}
+	q := url.Values{"state": {req.State}, "login_hint": {req.LoginHint}, "nonce": {nonce}, "redirect_uri": {c.cfg.CallbackURL}}
+	if req.ForceAuthn {
+		q.Set("prompt", "login")
+	}
 	return &connector.Start{URL: "https://idp.test/" + c.cfg.IdentityProvider.ID + "/authorize?" + q.Encode(), Pending: nonce}, nil
 }
 
@@ -402,6 +405,13 @@ func TestFederatedRouting(t *testing.T) {
 	next := b.do("GET", start.header.Get("Location"), nil)
 	if loc := next.header.Get("Location"); next.status != http.StatusSeeOther || !strings.HasPrefix(loc, "https://idp.test/"+f.idp.ID+"/authorize?") {
 		t.Fatalf("login_hint: %d %s", next.status, loc)
+	}
+	// prompt=login asks the IdP to authenticate afresh.
+	b = newBrowser(t, f.h)
+	start = b.do("GET", authorizeURL(f.web.ClientID, f.redirect, challenge, "login_hint", "alice@corp.example", "prompt", "login"), nil)
+	next = b.do("GET", start.header.Get("Location"), nil)
+	if up, _ := url.Parse(next.header.Get("Location")); up.Query().Get("prompt") != "login" {
+		t.Fatalf("prompt=login upstream: %s", next.header.Get("Location"))
 	}
 	// A rule change is seen without a restart.
 	rules, _ := f.h.svc.ListDiscoveryRules(ctx, "acme")

@@ -53,7 +53,8 @@ func (s *Service) BeginUpstream(ctx context.Context, f *gatehouse.LoginFlow) (*c
 		return nil, err
 	}
 	secret := randomToken(24)
-	start, err := c.Begin(ctx, f.ID+"."+secret, f.Username)
+	start, err := c.Begin(ctx, connector.Request{State: f.ID + "." + secret, LoginHint: f.Username, MaxAge: f.Request.MaxAge,
+		ForceAuthn: strings.Contains(f.Request.Prompt, "login") || (f.Request.MaxAge != nil && *f.Request.MaxAge == 0)})
 	if err != nil {
 		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the identity provider cannot be reached: %v", err)
 	}

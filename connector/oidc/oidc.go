@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -142,21 +143,27 @@ type pending struct {
 }
 
 // Begin sends the browser to the IdP's authorization endpoint.
-func (c *conn) Begin(ctx context.Context, state, loginHint string) (*connector.Start, error) {
+func (c *conn) Begin(ctx context.Context, req connector.Request) (*connector.Start, error) {
 	d, err := c.discovery(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p := pending{Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)}
-	if loginHint != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("login_hint", loginHint))
+	if req.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
+	}
+	if req.ForceAuthn {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	if req.MaxAge != nil {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.Itoa(*req.MaxAge)))
 	}
 	kept, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	return &connector.Start{URL: d.oauth2.AuthCodeURL(state, opts...), Pending: string(kept)}, nil
+	return &connector.Start{URL: d.oauth2.AuthCodeURL(req.State, opts...), Pending: string(kept)}, nil
 }
 
 // Finish checks the IdP's answer and the ID token it leads to.

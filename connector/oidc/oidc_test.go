@@ -29,7 +29,7 @@ func TestBeginBuildsAuthorizationRequest(t *testing.T) {
 	c := newConnector(t, op.issuer, nil)
 	ctx := context.Background()
 
-	first, err := c.Begin(ctx, "state-1", "alice@corp.example")
+	first, err := c.Begin(ctx, connector.Request{State: "state-1", LoginHint: "alice@corp.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,19 @@ func TestBeginBuildsAuthorizationRequest(t *testing.T) {
 		t.Errorf("nonce %q or verifier %q too short to be unguessable", p.Nonce, p.Verifier)
 	}
 
-	second, err := c.Begin(ctx, "state-2", "")
+	if q.Has("prompt") || q.Has("max_age") {
+		t.Errorf("prompt %q, max_age %q without the application asking", q.Get("prompt"), q.Get("max_age"))
+	}
+	age := 300
+	forced, err := c.Begin(ctx, connector.Request{State: "state-3", ForceAuthn: true, MaxAge: &age})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fu, _ := url.Parse(forced.URL); fu.Query().Get("prompt") != "login" || fu.Query().Get("max_age") != "300" {
+		t.Errorf("a forced sign-in asks %s", forced.URL)
+	}
+
+	second, err := c.Begin(ctx, connector.Request{State: "state-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +573,7 @@ func TestDiscoveryRefused(t *testing.T) {
 				issuer = tt.issuer(op)
 			}
 			c := newConnector(t, issuer, nil)
-			start, err := c.Begin(context.Background(), "s", "")
+			start, err := c.Begin(context.Background(), connector.Request{State: "s"})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Begin = %+v, %v; want an error containing %q", start, err, tt.want)
 			}
@@ -580,7 +592,7 @@ func TestNewDoesNotCallTheIdP(t *testing.T) {
 		t.Fatalf("New fetched discovery %d times", n)
 	}
 	for range 3 {
-		if _, err := c.Begin(context.Background(), "s", ""); err != nil {
+		if _, err := c.Begin(context.Background(), connector.Request{State: "s"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -589,7 +601,7 @@ func TestNewDoesNotCallTheIdP(t *testing.T) {
 	}
 
 	unreachable := newConnector(t, "http://127.0.0.1:1", nil)
-	_, err := unreachable.Begin(context.Background(), "s", "")
+	_, err := unreachable.Begin(context.Background(), connector.Request{State: "s"})
 	if err == nil || !strings.Contains(err.Error(), "fetching the discovery document of http://127.0.0.1:1") {
 		t.Fatalf("Begin at an unreachable IdP = %v, want an error naming its discovery", err)
 	}
@@ -598,10 +610,10 @@ func TestNewDoesNotCallTheIdP(t *testing.T) {
 func TestDiscoveryRetriedAfterFailure(t *testing.T) {
 	op := newOP(t, opConfig{discoveryFailures: 1})
 	c := newConnector(t, op.issuer, nil)
-	if _, err := c.Begin(context.Background(), "s", ""); err == nil {
+	if _, err := c.Begin(context.Background(), connector.Request{State: "s"}); err == nil {
 		t.Fatal("Begin succeeded although discovery failed")
 	}
-	if _, err := c.Begin(context.Background(), "s", ""); err != nil {
+	if _, err := c.Begin(context.Background(), connector.Request{State: "s"}); err != nil {
 		t.Fatalf("Begin after the IdP recovered: %v", err)
 	}
 	if n := op.discoveryHits.Load(); n != 2 {
@@ -616,7 +628,7 @@ func TestDiscoveryFetchedOnceUnderConcurrency(t *testing.T) {
 	errs := make(chan error, 20)
 	for range 20 {
 		wg.Go(func() {
-			_, err := c.Begin(context.Background(), "s", "")
+			_, err := c.Begin(context.Background(), connector.Request{State: "s"})
 			errs <- err
 		})
 	}
@@ -637,7 +649,7 @@ func TestDiscoveryWaitHonoursContext(t *testing.T) {
 	c.fetching <- struct{}{} // another caller is fetching
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	_, err := c.Begin(ctx, "s", "")
+	_, err := c.Begin(ctx, connector.Request{State: "s"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Begin = %v, want the context's deadline", err)
 	}
@@ -679,7 +691,7 @@ func TestNewChecksSettings(t *testing.T) {
 	t.Run("default scopes", func(t *testing.T) {
 		op := newOP(t, opConfig{})
 		c := newConnector(t, op.issuer, func(cfg *connector.Config) { cfg.IdentityProvider.OIDC.Scopes = nil })
-		start, err := c.Begin(context.Background(), "s", "")
+		start, err := c.Begin(context.Background(), connector.Request{State: "s"})
 		if err != nil {
 			t.Fatal(err)
 		}

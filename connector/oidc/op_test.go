@@ -374,7 +374,7 @@ func newConnector(t *testing.T, issuer string, edit func(*connector.Config)) con
 // to the OP and returns the answer the OP sends to the callback.
 func authorize(t *testing.T, c connector.Connector) (answer url.Values, pending string) {
 	t.Helper()
-	start, err := c.Begin(context.Background(), "state-1", "alice")
+	start, err := c.Begin(context.Background(), connector.Request{State: "state-1", LoginHint: "alice"})
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
 	}

@@ -26,9 +26,10 @@ type pendingState struct {
 
 // Begin sends the user to the IdP with an AuthnRequest, by HTTP-Redirect
 // when the IdP offers it (no page of ours in between), else by HTTP-POST.
-// The login hint is not passed on: a Subject in an AuthnRequest binds the
+// ForceAuthn is passed on; the login hint is not: a Subject in an AuthnRequest binds the
 // IdP to that exact NameID, which the typed username rarely is.
-func (c *samlConnector) Begin(ctx context.Context, state, _ string) (*connector.Start, error) {
+func (c *samlConnector) Begin(ctx context.Context, r connector.Request) (*connector.Start, error) {
+	state := r.State
 	md, err := c.metadata.get(ctx)
 	if err != nil {
 		return nil, err
@@ -41,6 +42,18 @@ func (c *samlConnector) Begin(ctx context.Context, state, _ string) (*connector.
 	req, err := sp.MakeAuthenticationRequest(location, binding, crewjam.HTTPPostBinding)
 	if err != nil {
 		return nil, fmt.Errorf("saml: making the AuthnRequest: %w", err)
+	}
+	if r.ForceAuthn {
+		force := true
+		req.ForceAuthn = &force
+		if req.Signature != nil {
+			// The POST binding's signature is inside the request: sign
+			// the request as changed.
+			req.Signature = nil
+			if err := sp.SignAuthnRequest(req); err != nil {
+				return nil, fmt.Errorf("saml: signing the AuthnRequest: %w", err)
+			}
+		}
 	}
 	pending, err := json.Marshal(pendingState{RequestID: req.ID})
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse/gatehouse"
+
+	"github.com/gatehouse/gatehouse/connector"
 )
 
 // spCert is the certificate in the shared SP secret.
@@ -115,7 +117,7 @@ func TestBeginRedirect(t *testing.T) {
 	for _, sign := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unsigned", true: "signed"}[sign], func(t *testing.T) {
 			h := newHarness(t, harnessOpts{settings: gatehouse.SAMLSettings{SignAuthnRequests: sign}})
-			start, err := h.conn.Begin(t.Context(), "state-1", "alice@corp.example")
+			start, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1", LoginHint: "alice@corp.example"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +155,7 @@ func TestBeginPost(t *testing.T) {
 				settings: gatehouse.SAMLSettings{SignAuthnRequests: sign},
 				md:       mdOpts{noRedirect: true},
 			})
-			start, err := h.conn.Begin(t.Context(), "state-1", "")
+			start, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +179,7 @@ func TestBeginPost(t *testing.T) {
 
 func TestBeginSignsWhenTheIdPWantsSignedRequests(t *testing.T) {
 	h := newHarness(t, harnessOpts{md: mdOpts{wantSigned: true}})
-	start, err := h.conn.Begin(t.Context(), "state-1", "")
+	start, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +209,31 @@ func mustPendingID(t *testing.T, pending string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestBeginForceAuthn: an application's prompt=login reaches the IdP as
+// ForceAuthn, by either binding, and a signed POST request still verifies.
+func TestBeginForceAuthn(t *testing.T) {
+	for _, post := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redirect", true: "post signed"}[post], func(t *testing.T) {
+			h := newHarness(t, harnessOpts{settings: gatehouse.SAMLSettings{SignAuthnRequests: post}, md: mdOpts{noRedirect: post}})
+			for _, force := range []bool{false, true} {
+				start, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1", ForceAuthn: force})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var raw []byte
+				if post {
+					raw, _ = base64.StdEncoding.DecodeString(start.Form.Get("SAMLRequest"))
+					verifyXMLSignature(t, raw, spCert(t), h.clock.Now())
+				} else {
+					_, raw, _ = redirectMessage(t, start.URL, spCert(t))
+				}
+				req := checkAuthnRequest(t, h, raw, map[bool]string{false: testSSORedirect, true: testSSOPost}[post], mustPendingID(t, start.Pending))
+				if got := req.ForceAuthn != nil && *req.ForceAuthn; got != force {
+					t.Fatalf("ForceAuthn %v, want %t", req.ForceAuthn, force)
+				}
+			}
+		})
+	}
 }

@@ -260,7 +260,7 @@ func TestFinishConcurrentWithMetadataURL(t *testing.T) {
 		}
 	}
 	run(func(i int) (err error) {
-		starts[i], err = h.conn.Begin(t.Context(), "state-1", "")
+		starts[i], err = h.conn.Begin(t.Context(), connector.Request{State: "state-1"})
 		return err
 	})
 	responses := make([][]byte, n)

@@ -357,7 +357,7 @@ func (h *harness) config(s gatehouse.SAMLSettings) connector.Config {
 // begin starts a sign-in and returns the pending state and request ID.
 func (h *harness) begin() (string, string) {
 	h.t.Helper()
-	start, err := h.conn.Begin(context.Background(), "state-1", "")
+	start, err := h.conn.Begin(context.Background(), connector.Request{State: "state-1"})
 	if err != nil {
 		h.t.Fatalf("Begin: %v", err)
 	}

@@ -13,6 +13,8 @@ import (
 	crewjam "github.com/crewjam/saml"
 
 	"github.com/gatehouse/gatehouse"
+
+	"github.com/gatehouse/gatehouse/connector"
 )
 
 func TestMetadata(t *testing.T) {
@@ -157,7 +159,7 @@ func TestMetadataURLUnreachableFailsAtBegin(t *testing.T) {
 	unreachable := srv.URL + "/metadata"
 	srv.Close()
 	h := newHarness(t, harnessOpts{settings: gatehouse.SAMLSettings{MetadataURL: unreachable}})
-	_, err := h.conn.Begin(t.Context(), "state-1", "")
+	_, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"})
 	if err == nil {
 		t.Fatal("Begin succeeded without metadata")
 	}
@@ -190,7 +192,7 @@ func TestMetadataURLRefetchedAfterFailure(t *testing.T) {
 	srv := newMetadataServer(t, idp.metadataXML(mdOpts{}))
 	srv.fail.Store(true)
 	h := newHarness(t, harnessOpts{settings: gatehouse.SAMLSettings{MetadataURL: srv.URL}})
-	if _, err := h.conn.Begin(t.Context(), "state-1", ""); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
+	if _, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"}); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("Begin with the metadata down: %v", err)
 	}
 	srv.fail.Store(false)
@@ -213,7 +215,7 @@ func TestMetadataURLStaleCopyServesWhileRefreshFails(t *testing.T) {
 		t.Fatalf("fetched %d times, want 3", n)
 	}
 	h.clock.Advance(metadataMaxStale)
-	if _, err := h.conn.Begin(t.Context(), "state-1", ""); err == nil {
+	if _, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"}); err == nil {
 		t.Fatal("a day-old copy was still used while the IdP's metadata is down")
 	}
 }
@@ -226,7 +228,7 @@ func TestMetadataURLBadDocument(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newMetadataServer(t, tc.body)
 			h := newHarness(t, harnessOpts{settings: gatehouse.SAMLSettings{MetadataURL: srv.URL}})
-			if _, err := h.conn.Begin(t.Context(), "state-1", ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := h.conn.Begin(t.Context(), connector.Request{State: "state-1"}); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Begin: %v, want an error mentioning %q", err, tc.want)
 			}
 		})

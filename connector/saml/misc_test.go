@@ -229,7 +229,7 @@ func TestMetadataURLUsesConfiguredClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Begin(t.Context(), "s", ""); err != nil || !used {
+	if _, err := c.Begin(t.Context(), connector.Request{State: "s"}); err != nil || !used {
 		t.Fatalf("Begin: %v, client used %t", err, used)
 	}
 }
