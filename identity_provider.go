@@ -71,6 +71,20 @@ const (
 	MaxMetadataXML          = 512 << 10
 )
 
+// ValidateIdentityProviderID checks an id an administrator chose: a slug
+// like an environment's, which then reads well in the IdP's URLs
+// (/{env}/saml/{id}/acs) and is the same in every environment that uses the
+// same name, so that exported corporate users import elsewhere.
+func ValidateIdentityProviderID(id string) error {
+	switch {
+	case len(id) < 2 || len(id) > 40 || !environmentIDPattern.MatchString(id):
+		return Errorf(EINVALID, "id %q must be 2 to 40 lowercase letters, digits and single hyphens, starting with a letter", truncate(id, 50))
+	case id == LocalIdentityProvider:
+		return Errorf(EINVALID, "id %q is reserved for local users", id)
+	}
+	return nil
+}
+
 // Validate checks an identity provider's fields; a connector checks its
 // kind's settings further.
 func (p *IdentityProvider) Validate() error {

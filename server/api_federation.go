@@ -10,6 +10,9 @@ import (
 // a field left out is kept; "oidc" or "saml" given replaces those settings
 // whole, except that an OIDC client secret left out is kept.
 type identityProviderInput struct {
+	// ID is create-only: a slug the administrator chooses, else one is
+	// generated.
+	ID              *string                 `json:"id"`
 	Name            *string                 `json:"name"`
 	Type            *string                 `json:"type"`
 	OIDC            *gatehouse.OIDCSettings `json:"oidc"`
@@ -50,6 +53,9 @@ func (s *Server) createIdentityProvider(w http.ResponseWriter, r *http.Request, 
 	}
 	var idp gatehouse.IdentityProvider
 	in.apply(&idp)
+	if in.ID != nil {
+		idp.ID = *in.ID
+	}
 	v, err := s.svc.CreateIdentityProvider(r.Context(), p.actor, p.envID, idp)
 	if err != nil {
 		return err
@@ -77,6 +83,9 @@ func (s *Server) updateIdentityProvider(w http.ResponseWriter, r *http.Request, 
 	var in identityProviderInput
 	if err := decode(w, r, &in); err != nil {
 		return err
+	}
+	if in.ID != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "an identity provider's id cannot change: users and rules name it")
 	}
 	v, err := s.svc.UpdateIdentityProvider(r.Context(), p.actor, p.envID, r.PathValue("id"), func(idp *gatehouse.IdentityProvider) error {
 		in.apply(idp)

@@ -88,6 +88,18 @@ func TestIdentityProviderAPI(t *testing.T) {
 		t.Fatalf("test of an unreachable IdP: %s", r)
 	}
 
+	// An administrator may name the id; it then reads in the IdP's URLs.
+	r = h.do("POST", base+"/identity-providers", token, `{"id":"google","name":"Google","type":"OIDC","oidc":{"issuer":"https://accounts.google.com","clientId":"c"}}`)
+	wantStatus(t, "create with an id", r, 201)
+	if !strings.Contains(r.body, `"redirectUri":"`+h.ts.URL+`/acme/oidc/google/callback"`) {
+		t.Fatalf("named IdP: %s", r)
+	}
+	wantProblem(t, "the same id twice", h.do("POST", base+"/identity-providers", token, `{"id":"google","name":"G","type":"OIDC","oidc":{"issuer":"https://accounts.google.com","clientId":"c"}}`),
+		409, gatehouse.ECONFLICT, "already exists")
+	wantProblem(t, "id change", h.do("PATCH", base+"/identity-providers/google", token, `{"id":"gmail"}`), 400, gatehouse.EINVALID, "cannot change")
+	wantStatus(t, "the same id in another environment", h.do("POST", "/environments/globex/identity-providers", h.tokens["globex"][envAdmin],
+		`{"id":"google","name":"Google","type":"OIDC","oidc":{"issuer":"https://accounts.google.com","clientId":"c"}}`), 201)
+
 	md := idpMetadataXML(t, "https://idp.corp.example")
 	body, _ := json.Marshal(map[string]any{"name": "Entra", "type": "SAML", "saml": map[string]any{"metadataXml": md, "signAuthnRequests": true}})
 	r = h.do("POST", base+"/identity-providers", token, string(body))
@@ -138,7 +150,8 @@ func TestIdentityProviderAPI(t *testing.T) {
 		{"empty name", `{"name":"  ","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "name is required"},
 		{"JIT admin role", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"},"jitRoles":["ENVIRONMENT_ADMIN"]}`, "administrator role"},
 		{"JIT unknown role", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"},"jitRoles":["NOPE"]}`, "not defined"},
-		{"id given", `{"id":"mine","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "id"},
+		{"id not a slug", `{"id":"Mine!","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "lowercase"},
+		{"id local", `{"id":"local","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "reserved"},
 	} {
 		wantProblem(t, c.name, h.do("POST", base+"/identity-providers", token, c.body), 400, gatehouse.EINVALID, c.detail)
 	}

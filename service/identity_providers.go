@@ -113,11 +113,17 @@ func (s *Service) prepareIdentityProvider(ctx context.Context, r gatehouse.Repos
 	return secret, nil
 }
 
-// CreateIdentityProvider adds a corporate IdP. It does not contact the IdP:
-// an IdP can be set up before it is reachable.
+// CreateIdentityProvider adds a corporate IdP, with the id p names (a
+// slug) or a generated one. It does not contact the IdP: an IdP can be set
+// up before it is reachable.
 func (s *Service) CreateIdentityProvider(ctx context.Context, actor Actor, envID string, p gatehouse.IdentityProvider) (*IdentityProviderView, error) {
 	now := s.now()
-	p.EnvironmentID, p.ID, p.CreatedOn, p.UpdatedOn = envID, gatehouse.NewID(), now, now
+	if p.ID == "" {
+		p.ID = gatehouse.NewID()
+	} else if err := gatehouse.ValidateIdentityProviderID(p.ID); err != nil {
+		return nil, err
+	}
+	p.EnvironmentID, p.CreatedOn, p.UpdatedOn = envID, now, now
 	err := s.Store.InTx(ctx, func(r gatehouse.Repositories) error {
 		if _, err := r.GetEnvironment(ctx, envID); err != nil {
 			return err

@@ -112,7 +112,11 @@ func TestCLIUserCommands(t *testing.T) {
 		t.Fatalf("create printed %+v", alice)
 	}
 
-	// A corporate user and an API user.
+	// A corporate user (of an IdP of acme's, and only then) and an API user.
+	wantFail(t, gh(t, dir, nil, "user", "create", "bob@corp.example", "--env", "acme", "--identity-provider", "corp-oidc"), 1,
+		`no identity provider "corp-oidc" in this environment`)
+	mustGH(t, dir, nil, "idp", "create", "--env", "acme", "--id", "corp-oidc", "--name", "Corp", "--type", "OIDC",
+		"--issuer", "https://login.corp.example", "--client-id", "gatehouse")
 	bob := ghUser(t, dir, "user", "create", "bob@corp.example", "--env", "acme", "--identity-provider", "corp-oidc", "--type", "ADMIN")
 	if bob.IdentityProvider != "corp-oidc" || bob.PasswordState != gatehouse.PasswordExternal || bob.Type != "ADMIN" {
 		t.Fatalf("corporate user: %+v", bob)
@@ -367,6 +371,11 @@ func TestCLIExportImportRoundTrip(t *testing.T) {
 	mustGHIn(t, dir, "Initial-Secret-10\n", "user", "create", "alice", "--env", "src", "--first-name", "Alice", "--password-stdin",
 		"--role", "ADMIN", "--role", "STORE_ASSISTANT@LOCATION:l1", "--role", "STORE_ASSISTANT@RETAILER:r 2")
 	mustGH(t, dir, nil, "user", "set-password", "alice", "--env", "src", "--password", pw, "--force-change=false")
+	// Corporate users carry across environments whose IdPs have the same id.
+	for _, env := range []string{"src", "dst"} {
+		mustGH(t, dir, nil, "idp", "create", "--env", env, "--id", "corp-oidc", "--name", "Corp", "--type", "OIDC",
+			"--issuer", "https://login.corp.example", "--client-id", "gatehouse-"+env)
+	}
 	mustGH(t, dir, nil, "user", "create", "bob@corp.example", "--env", "src", "--identity-provider", "corp-oidc", "--status", "INACTIVE")
 	mustGH(t, dir, nil, "user", "create", "robot", "--env", "src", "--type", "API", "--role", "USER_ADMIN")
 	// Every other field, by import: the CLI has no flag for attributes.
@@ -521,6 +530,10 @@ func TestCLIImportReportsBadLines(t *testing.T) {
 	dir := t.TempDir()
 	mustGH(t, dir, nil, "env", "create", "acme")
 	mustGH(t, dir, nil, "env", "create", "beta")
+	for _, env := range []string{"acme", "beta"} {
+		mustGH(t, dir, nil, "idp", "create", "--env", env, "--id", "corp-oidc", "--name", "Corp", "--type", "OIDC",
+			"--issuer", "https://login.corp.example", "--client-id", "gatehouse")
+	}
 	const plain = "Imported-Secret-12"
 	line := func(v map[string]any) string {
 		b, err := json.Marshal(v)

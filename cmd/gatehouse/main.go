@@ -58,5 +58,6 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newEnvCmd(), newKEKCmd())
 	root.AddCommand(newUserCmd(), newAppCmd(), newImportCmd(), newExportCmd(), newAuditCmd(), newBenchCmd(), newKeyCmd())
+	root.AddCommand(newIdPCmd(), newRuleCmd())
 	return root
 }
