@@ -2,10 +2,14 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -74,10 +78,39 @@ func (s *Service) kind(p *gatehouse.IdentityProvider) (connector.Kind, error) {
 	return k, nil
 }
 
+// idpClient reaches corporate IdPs when the service was given no client of
+// its own. An environment administrator chooses the URLs it fetches, so it
+// never connects to link-local addresses, where clouds serve instance
+// credentials (169.254.169.254), nor to unspecified or multicast ones.
+var idpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 5 * time.Second, Control: refuseLinkLocal}).DialContext,
+	TLSHandshakeTimeout:   5 * time.Second,
+	ResponseHeaderTimeout: 10 * time.Second,
+	MaxIdleConnsPerHost:   4,
+	IdleConnTimeout:       90 * time.Second,
+}}
+
+func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+		return fmt.Errorf("identity providers are not reached at link-local, unspecified or multicast addresses (%s)", ip)
+	}
+	return nil
+}
+
 func (s *Service) connectorConfig(p *gatehouse.IdentityProvider, secret []byte) connector.Config {
 	client := s.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = idpClient
 	}
 	return connector.Config{IdentityProvider: p, Secret: secret, CallbackURL: s.callbackURL(p),
 		EntityID: s.idpBase(p) + "/metadata", HTTPClient: client, Now: s.Now}
