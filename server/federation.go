@@ -13,10 +13,12 @@ import (
 // with its certificates and attributes is a few tens of KiB).
 const maxUpstreamAnswer = 512 << 10
 
-// sendUpstream takes the browser to the corporate IdP. A redirect is
-// enough unless the page answers a form: browsers hold a form's redirects
-// to the page's form-action, which cannot know the IdP, so then a page of
-// its own (whose policy names the IdP) goes on, by itself or with a click.
+// sendUpstream takes the browser to the corporate IdP: by a redirect, a
+// page that posts a form (SAML HTTP-POST), or, answering a form, a page with
+// a link it follows at once. Browsers hold a form's redirects to the form
+// page's form-action, and the IdP may redirect straight back to us and on
+// to the application, which no policy of this page can list; a link's
+// redirects are free of it.
 func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, f *gatehouse.LoginFlow) {
 	start, err := s.svc.BeginUpstream(r.Context(), f)
 	if err != nil {
@@ -28,28 +30,21 @@ func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, f *gatehou
 		s.upstreamUnavailable(w, r, f, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the identity provider's sign-in URL is not valid"))
 		return
 	}
-	p := page{Title: "Continue to your organisation", Action: start.URL, Fields: map[string]string{},
+	p := page{Title: "Continue to your organisation", Action: start.URL,
 		Message: "You sign in at your organisation's sign-in page. If it does not open by itself, continue:"}
 	switch {
 	case len(start.Form) > 0:
+		p.Fields = map[string]string{}
 		for k := range start.Form {
 			p.Fields[k] = start.Form.Get(k)
 		}
+		s.renderPage(w, r, http.StatusOK, "formpost", p.Action, p)
 	case r.Method == http.MethodGet:
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, start.URL, http.StatusSeeOther)
-		return
 	default:
-		// A GET form sends its fields as the query, in place of the
-		// action's own.
-		p.Method = "get"
-		for k := range target.Query() {
-			p.Fields[k] = target.Query().Get(k)
-		}
-		target.RawQuery = ""
-		p.Action = target.String()
+		s.renderPage(w, r, http.StatusOK, "upstream", "", p)
 	}
-	s.renderPage(w, r, http.StatusOK, "formpost", p.Action, p)
 }
 
 func (s *Server) upstreamUnavailable(w http.ResponseWriter, r *http.Request, f *gatehouse.LoginFlow, err error) {

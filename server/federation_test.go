@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,16 +131,29 @@ func (f *fedFixture) signIn(t testing.TB, b *browser, username string) (loginURL
 	loginURL = start.header.Get("Location")
 	identifier := b.do("GET", loginURL, nil)
 	next := b.submit(loginURL, identifier, "username", username)
-	action, fields := formPostFields(next)
-	if next.status != http.StatusOK || !strings.HasPrefix(action, f.upstream) {
+	link := upstreamLink(next)
+	if next.status != http.StatusOK || !strings.HasPrefix(link, f.upstream) {
 		t.Fatalf("the identifier page did not send %s to the IdP: %d\n%s", username, next.status, next.body)
 	}
-	if csp := next.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(f.upstream, "/")) {
-		t.Fatalf("the page that goes on to the IdP does not allow it as a form target: %q", csp)
+	// A link, not a form: the IdP may redirect straight back and on to the
+	// application, which a form page's form-action would block.
+	if csp := next.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self';") || strings.Contains(next.body, "<form") ||
+		!strings.Contains(next.body, "/continue.js") {
+		t.Fatalf("the page that goes on to the IdP: %q\n%s", csp, next.body)
 	}
-	upstream, _ = url.Parse(action)
-	upstream.RawQuery = fields.Encode()
+	upstream, _ = url.Parse(link)
 	return loginURL, upstream
+}
+
+var continueLink = regexp.MustCompile(`<a class="button" id="continue" href="([^"]*)">`)
+
+// upstreamLink is where a page that goes on to the IdP goes.
+func upstreamLink(p page) string {
+	m := continueLink.FindStringSubmatch(p.body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
 }
 
 // answer is the IdP's answer for the sign-in it was sent: the state and
@@ -391,7 +406,7 @@ func TestFederatedRouting(t *testing.T) {
 		start := b.do("GET", authorizeURL(f.web.ClientID, f.redirect, challenge), nil)
 		loginURL := start.header.Get("Location")
 		next := b.submit(loginURL, b.do("GET", loginURL, nil), "username", tc.username)
-		action, _ := formPostFields(next)
+		action := upstreamLink(next)
 		switch {
 		case tc.idp == "" && (next.status != http.StatusSeeOther || !strings.Contains(b.do("GET", loginURL, nil).body, `name="password"`)):
 			t.Errorf("%s: not the password page: %d %s", tc.username, next.status, action)

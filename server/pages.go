@@ -18,7 +18,7 @@ var pageFiles embed.FS
 var pageTemplates = func() map[string]*template.Template {
 	layout := template.Must(template.ParseFS(pageFiles, "pages/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "logout", "expired"} {
+	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "upstream", "logout", "expired"} {
 		t := template.Must(layout.Clone())
 		out[name] = template.Must(t.ParseFS(pageFiles, "pages/"+name+".html"))
 	}
@@ -107,7 +107,8 @@ func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
 		s.brandCSS(w, r)
 		return
 	}
-	types := map[string]string{"login.css": "text/css; charset=utf-8", "formpost.js": "text/javascript; charset=utf-8"}
+	types := map[string]string{"login.css": "text/css; charset=utf-8", "formpost.js": "text/javascript; charset=utf-8",
+		"continue.js": "text/javascript; charset=utf-8"}
 	ct, ok := types[name]
 	if !ok || strings.Contains(name, "/") {
 		http.NotFound(w, r)
