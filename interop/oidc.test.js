@@ -18,116 +18,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, mkdir, rm, access, constants, open, readFile } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
+import { CHROMIUM, CHROMIUM_ARGS, DESKTOP, STEP_TIMEOUT, cli, freePort, shoot as shootPage, startRP, stopProcess, waitReady } from './lib.js';
+
 const ENV = 'acme';
 const USERNAME = 'jane@acme.example';
 const FIRST_PASSWORD = 'first-Pass-1234';
 const NEW_PASSWORD = 'second-Pass-5678';
-const STEP_TIMEOUT = 15_000; // any one browser action, navigation or wait
-
-// cli runs the gatehouse binary with args, stdin as given, and returns its
-// parsed JSON output (or its text with json false).
-async function cli(bin, args, { input, json = true } = {}) {
-  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000, killSignal: 'SIGKILL' });
-  let out = '', err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  child.stdin.end(input ?? '');
-  const [code, signal] = await once(child, 'close');
-  if (code !== 0) throw new Error(`gatehouse ${args.join(' ')}: exit ${code ?? signal}\n${err}${out}`);
-  return json ? JSON.parse(out) : out;
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-// withTimeout bounds a promise that has no timeout of its own.
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  })]).finally(() => clearTimeout(timer));
-}
-
-// startRP runs the relying party's own HTTP endpoints: the redirect URI and
-// the post-logout redirect URI. Each request ({method, url, body}) is
-// recorded, and a waiter can ask for the next one on a path.
-async function startRP() {
-  const seen = [];
-  const waiters = [];
-  const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url, `http://${req.headers.host}`);
-    let body = '';
-    for await (const chunk of req) {
-      body += chunk;
-      if (body.length > 64 << 10) { res.writeHead(413).end(); return; }
-    }
-    const record = { method: req.method, url, body };
-    seen.push(record);
-    for (const w of waiters.filter((w) => w.path === url.pathname)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(record);
-    }
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(`<!doctype html><title>RP ${url.pathname}</title><h1>Relying party: ${url.pathname}</h1>`);
-  });
-  server.keepAliveTimeout = 1000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  return {
-    origin, seen, server,
-    next(pathname) {
-      return withTimeout(new Promise((resolve) => waiters.push({ path: pathname, resolve })), STEP_TIMEOUT,
-        `the browser reaching the RP at ${pathname}`);
-    },
-    close() { server.closeAllConnections(); server.close(); },
-  };
-}
-
-async function waitReady(base, gatehouse, logFile) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (gatehouse.exitCode !== null) throw new Error(`gatehouse serve exited with ${gatehouse.exitCode}; see ${logFile}`);
-    try {
-      const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) });
-      if (r.ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`gatehouse did not answer /readyz within 20 s; see ${logFile}`);
-    await sleep(100);
-  }
-}
-
-async function stopProcess(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const exited = once(child, 'exit');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 test('a browser signs in through the hosted pages for an openid-client RP', { timeout: 180_000 }, async (t) => {
   const bin = process.env.GATEHOUSE_BIN;
@@ -238,14 +141,7 @@ test('a browser signs in through the hosted pages for an openid-client RP', { ti
 
     // shoot takes the page at desktop and phone widths, and checks that the
     // phone width needs no sideways scrolling.
-    const shoot = async (name) => {
-      await page.screenshot({ path: path.join(shots, `${name}-desktop.png`), fullPage: true });
-      await page.setViewportSize(PHONE);
-      await page.screenshot({ path: path.join(shots, `${name}-phone.png`), fullPage: true });
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      assert.ok(overflow <= 0, `${name} page scrolls sideways by ${overflow}px at ${PHONE.width}px`);
-      await page.setViewportSize(DESKTOP);
-    };
+    const shoot = (name) => shootPage(page, shots, name);
     const expectHostedPage = async (title) => {
       await page.getByRole('heading', { level: 1, name: title }).waitFor();
       assert.ok(page.url().startsWith(`${issuer}/`), `expected a hosted page, at ${page.url()}`);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Makes sure what the browser interop test (interop/) needs is here:
+# Makes sure what the browser interop tests (interop/) need is here:
 # Chromium from Debian's `chromium` package at /usr/bin/chromium, installed
-# as root when it is missing (never a browser build of Playwright's own), and
-# the test's npm packages installed from the committed lockfile. Quiet when
-# everything is already present.
+# as root when it is missing (never a browser build of Playwright's own),
+# SimpleSAMLphp for the federation test (scripts/ensure-simplesamlphp.sh),
+# and the tests' npm packages installed from the committed lockfile. Quiet
+# when everything is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,8 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
   "$CHROMIUM" --version 2>/dev/null
 fi
+
+bash scripts/ensure-simplesamlphp.sh
 
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm is not installed: the interop test needs Node.js 20 or later with npm" >&2
