@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -167,12 +168,26 @@ func (s *SAMLSettings) validate() error {
 	return nil
 }
 
+// validHTTPURL checks where Gatehouse reads an IdP's keys: https, because
+// whoever can change the answer can sign users in; plain http only on this
+// machine's loopback, for an IdP running beside Gatehouse.
 func validHTTPURL(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || len(raw) > 2000 || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return Errorf(EINVALID, "%s must be an http or https URL without credentials or fragment", field)
+		return Errorf(EINVALID, "%s must be an https URL without credentials or fragment", field)
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return Errorf(EINVALID, "%s must be an https URL: over plain http anyone on the way could change the identity provider's keys (http is allowed only on loopback)", field)
 	}
 	return nil
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // DiscoveryRule routes a username to an identity provider at the

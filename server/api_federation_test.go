@@ -138,6 +138,8 @@ func TestIdentityProviderAPI(t *testing.T) {
 		{"OIDC without settings", `{"name":"x","type":"OIDC"}`, `takes "oidc" settings`},
 		{"OIDC with SAML settings", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"},"saml":{"metadataUrl":"https://a.example/md"}}`, `no "saml"`},
 		{"issuer not http", `{"name":"x","type":"OIDC","oidc":{"issuer":"javascript:alert(1)","clientId":"c"}}`, "oidc.issuer must be"},
+		{"issuer over plain http", `{"name":"x","type":"OIDC","oidc":{"issuer":"http://idp.example","clientId":"c"}}`, "must be an https URL"},
+		{"metadata over plain http", `{"name":"x","type":"SAML","saml":{"metadataUrl":"http://10.0.0.5/md"}}`, "must be an https URL"},
 		{"issuer with credentials", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://u:p@a.example","clientId":"c"}}`, "without credentials"},
 		{"no client id", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example"}}`, "clientId is required"},
 		{"scopes without openid", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c","scopes":["email"]}}`, `include "openid"`},

@@ -292,8 +292,9 @@ func TestCLIFederationBadInput(t *testing.T) {
 		{"s\n", with(saml, "--metadata-file", metadata, "--client-secret-stdin"), 2, "--client-secret-stdin is for OIDC"},
 		{"", with(oidc), 2, "--issuer is required"},
 		{"", []string{"idp", "create", "--env", "acme", "--name", "X", "--type", "OIDC", "--issuer", "https://a.example"}, 2, "--client-id is required"},
-		{"", with(oidc, "--issuer", "ftp://login.corp.example"), 1, "issuer must be an http or https URL"},
-		{"", with(oidc, "--issuer", "login.corp.example"), 1, "issuer must be an http or https URL"},
+		{"", with(oidc, "--issuer", "ftp://login.corp.example"), 1, "issuer must be an https URL"},
+		{"", with(oidc, "--issuer", "login.corp.example"), 1, "issuer must be an https URL"},
+		{"", with(oidc, "--issuer", "http://login.corp.example"), 1, "http is allowed only on loopback"},
 		{"", with(oidc, "--issuer", "https://a.example", "--client-secret", "shh"), 2, "unknown flag: --client-secret"},
 		{"", with(oidc, "--issuer", "https://a.example", "--client-secret-stdin"), 2, "standard input holds no client secret"},
 		{"", with(oidc, "--issuer", "https://a.example", "--metadata-url", "https://a.example/md"), 2, "--metadata-url is for SAML identity providers"},
@@ -306,7 +307,7 @@ func TestCLIFederationBadInput(t *testing.T) {
 		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme"}, 2, "nothing to change"},
 		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--type", "SAML"}, 2, "unknown flag: --type"},
 		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--metadata-url", "https://a.example/md"}, 2, "--metadata-url is for SAML identity providers, and this one is OIDC"},
-		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--issuer", "mailto:x@corp.example"}, 1, "issuer must be an http or https URL"},
+		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--issuer", "mailto:x@corp.example"}, 1, "issuer must be an https URL"},
 		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--client-id", ""}, 1, "clientId is required"},
 		{"", []string{"idp", "update", acmeIdP.ID, "--env", "acme", "--jit-role", "ADMIN", "--no-jit-roles"}, 2, "not both"},
 		{"", []string{"idp", "update", "nope", "--env", "acme", "--name", "Y"}, 1, `identity provider "nope" not found in environment acme`},
@@ -586,7 +587,7 @@ func TestCLIFederationSAMLIdP(t *testing.T) {
 	wantFail(t, gh(t, dir, nil, "idp", "create", "--env", "acme", "--name", "Bad", "--type", "SAML", "--metadata-file", bad), 1, "no SAML 2.0 identity provider")
 	os.WriteFile(bad, []byte(`<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`), 0o600)
 	wantFail(t, gh(t, dir, nil, "idp", "create", "--env", "acme", "--name", "Bad", "--type", "SAML", "--metadata-file", bad), 1, "DOCTYPE")
-	wantFail(t, gh(t, dir, nil, "idp", "create", "--env", "acme", "--name", "Bad", "--type", "SAML", "--metadata-url", "file:///etc/passwd"), 1, "metadataUrl must be an http or https URL")
+	wantFail(t, gh(t, dir, nil, "idp", "create", "--env", "acme", "--name", "Bad", "--type", "SAML", "--metadata-url", "file:///etc/passwd"), 1, "metadataUrl must be an https URL")
 	if ids := idpIDs(t, dir, "acme"); len(ids) != 3 {
 		t.Fatalf("IdPs after refused creates: %v", ids)
 	}
