@@ -31,6 +31,7 @@ type Repositories interface {
 	AuditRepository
 	TokenRepository
 	IdentityProviderRepository
+	MFARepository
 }
 
 // EnvironmentRepository stores environments. Deleting one deletes
@@ -139,6 +140,8 @@ type TokenRepository interface {
 	CreateSession(ctx context.Context, s *Session) error
 	GetSession(ctx context.Context, envID, id string) (*Session, error)
 	DeleteSession(ctx context.Context, envID, id string) error
+	// ListUserSessions lists a user's sessions, newest first.
+	ListUserSessions(ctx context.Context, envID, userID string) ([]*Session, error)
 	// DeleteUserSessions ends every session of a user and revokes every
 	// refresh token of theirs.
 	DeleteUserSessions(ctx context.Context, envID, userID string, at time.Time) error

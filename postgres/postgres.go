@@ -32,6 +32,10 @@ func dialect() (sqlstore.Dialect, error) {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23505"
 		},
+		IsForeignKeyViolation: func(err error) bool {
+			var e *pgconn.PgError
+			return errors.As(err, &e) && e.Code == "23503"
+		},
 		Locker:    locker,
 		ForUpdate: " FOR UPDATE",
 		SubstringProbe: func(column string) string {

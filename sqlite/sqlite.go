@@ -35,6 +35,10 @@ func dialect(path string) sqlstore.Dialect {
 			}
 			return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 		},
+		IsForeignKeyViolation: func(err error) bool {
+			var e *sqlite.Error
+			return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+		},
 		Explain:        func(err error) error { return explain(path, err) },
 		BytewisePrefix: true,
 		// analysis_limit bounds the work; 0x10002 analyses tables that

@@ -27,6 +27,8 @@ type Dialect struct {
 	Goose goose.Dialect
 	// IsUniqueViolation reports whether err is a unique or primary key violation.
 	IsUniqueViolation func(error) bool
+	// IsForeignKeyViolation reports whether err is a foreign key violation.
+	IsForeignKeyViolation func(error) bool
 	// Locker serializes migrations across processes, where the engine needs it.
 	Locker lock.SessionLocker
 	// Explain rewords an engine error for an operator, or returns it as it

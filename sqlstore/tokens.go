@@ -41,6 +41,32 @@ func (r repos) GetSession(ctx context.Context, envID, id string) (_ *gatehouse.S
 	return &s, json.Unmarshal([]byte(amr), &s.AMR)
 }
 
+func (r repos) ListUserSessions(ctx context.Context, envID, userID string) (_ []*gatehouse.Session, err error) {
+	defer r.observed("ListUserSessions")(&err)
+	rows, err := r.q.QueryContext(ctx, `SELECT id, auth_time, amr, client_ip, user_agent, created_on, expires_at, idp_id,
+		upstream_logout FROM sessions WHERE env_id = $1 AND user_id = $2 ORDER BY created_on DESC, id`, envID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	list := []*gatehouse.Session{}
+	for rows.Next() {
+		s := gatehouse.Session{EnvironmentID: envID, UserID: userID}
+		var auth, created, expires int64
+		var amr string
+		if err := rows.Scan(&s.ID, &auth, &amr, &s.ClientIP, &s.UserAgent, &created, &expires, &s.IdentityProviderID,
+			&s.UpstreamLogout); err != nil {
+			return nil, err
+		}
+		s.AuthTime, s.CreatedOn, s.ExpiresAt = fromMicros(auth), fromMicros(created), fromMicros(expires)
+		if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
+			return nil, err
+		}
+		list = append(list, &s)
+	}
+	return list, rows.Err()
+}
+
 func (r repos) DeleteSession(ctx context.Context, envID, id string) (err error) {
 	defer r.observed("DeleteSession")(&err)
 	_, err = r.q.ExecContext(ctx, `DELETE FROM sessions WHERE env_id = $1 AND id = $2`, envID, id)
@@ -195,7 +221,7 @@ func (r repos) IsAccessTokenRevoked(ctx context.Context, envID, jti string) (_ b
 
 func (r repos) DeleteExpired(ctx context.Context, at time.Time) (n int64, err error) {
 	defer r.observed("DeleteExpired")(&err)
-	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens", "login_flows", "used_assertions"} {
+	for _, table := range []string{"sessions", "authorization_codes", "refresh_tokens", "revoked_tokens", "login_flows", "used_assertions", "one_time_codes"} {
 		res, err := r.q.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < $1`, micros(at))
 		if err != nil {
 			return n, err

@@ -27,7 +27,8 @@ func RunRowCounts(t *testing.T, s RowCounter) {
 	acme, err := s.EnvironmentRowCounts(ctx, "acme")
 	must(t, err)
 	for _, table := range []string{"users", "user_roles", "applications", "signing_keys", "secrets", "audit_events",
-		"identity_providers", "discovery_rules", "user_identities", "used_assertions"} {
+		"identity_providers", "discovery_rules", "user_identities", "used_assertions",
+		"environment_policies", "mfa_devices", "recovery_codes", "one_time_codes", "user_mfa_state"} {
 		if acme[table] == 0 {
 			t.Fatalf("fill left %s empty: the check would prove nothing", table)
 		}

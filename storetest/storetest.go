@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 	tests = append(tests, directoryTests...)
 	tests = append(tests, tokenTests...)
 	tests = append(tests, federationTests...)
+	tests = append(tests, mfaTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -391,6 +392,12 @@ func fill(t *testing.T, s gatehouse.Store, envID string) *gatehouse.User {
 	must(t, s.CreateUser(ctx, corp))
 	must(t, s.LinkIdentity(ctx, envID, corp.ID, "sub-bob"))
 	must(t, s.UseAssertion(ctx, &gatehouse.UsedAssertion{EnvironmentID: envID, IdentityProviderID: idp.ID, ID: "a1", ExpiresAt: now().Add(time.Hour)}))
+	must(t, s.PutMFAPolicy(ctx, envID, &gatehouse.MFAPolicy{Enabled: true, AllowedMethods: []string{gatehouse.MethodTOTP}}))
+	must(t, s.CreateMFADevice(ctx, newDevice(envID, u.ID, "d1", gatehouse.MethodTOTP)))
+	must(t, s.ReplaceRecoveryCodes(ctx, envID, u.ID, [][]byte{{1}}, now()))
+	must(t, s.PutOneTimeCode(ctx, &gatehouse.OneTimeCode{EnvironmentID: envID, UserID: u.ID, Purpose: gatehouse.CodeEmailMFA, Hash: []byte{1},
+		CreatedOn: now(), ExpiresAt: now().Add(time.Hour)}))
+	must(t, s.SetMFABypass(ctx, envID, u.ID, nil))
 	return u
 }
 
