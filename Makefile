@@ -4,7 +4,7 @@ GO ?= go
 PG_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export GATEHOUSE_TEST_POSTGRES_DSN ?= $(PG_DSN)
 
-.PHONY: run build test check vet fmt-check staticcheck unit bench postgres interop
+.PHONY: run build test check vet fmt-check staticcheck unit bench postgres mailpit interop
 
 ## run: start Gatehouse on the embedded SQLite store in ./gatehouse-data
 run:
@@ -15,7 +15,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gatehouse ./cmd/gatehouse
 
 ## test: formatting, vet, staticcheck, every Go test with the race detector on SQLite and PostgreSQL, and the browser interop test
-test: check postgres unit interop
+test: check postgres mailpit unit interop
 
 check: fmt-check vet staticcheck
 
@@ -30,6 +30,10 @@ staticcheck:
 	@command -v staticcheck >/dev/null 2>&1 && staticcheck -version | grep -q "($(patsubst v%,%,$(STATICCHECK_VERSION)))" || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+
+## mailpit: the SMTP server the mail tests send to (go install at a pinned version)
+mailpit:
+	@bash scripts/ensure-mailpit.sh >/dev/null
 
 ## postgres: make sure the PostgreSQL test server answers (starts the local cluster if it is stopped)
 postgres:

@@ -62,6 +62,9 @@ type ApplicationSettings struct {
 	// SigningAlgorithm signs this application's tokens: ES256 (the
 	// default, when empty) or RS256 for old clients.
 	SigningAlgorithm string `json:"signingAlgorithm,omitempty"`
+	// MFARequired asks every user of the application for a second factor,
+	// whatever the environment's MFA policy says (API users never).
+	MFARequired bool `json:"mfaRequired"`
 }
 
 // TokenAlgorithm is the algorithm that signs the application's tokens.

@@ -38,12 +38,17 @@ type MFAPolicy struct {
 	// for BlockSeconds.
 	FailureLimit int `json:"failureLimit"`
 	BlockSeconds int `json:"blockSeconds"`
+	// UserVerification is what WebAuthn asks of the authenticator:
+	// "required" (a PIN or biometric on the key), "preferred" or
+	// "discouraged".
+	UserVerification string `json:"userVerification"`
 }
 
 // DefaultMFAPolicy is a new environment's: off, every method allowed,
 // enrolment at the next sign-in once it is turned on.
 func DefaultMFAPolicy() MFAPolicy {
-	return MFAPolicy{AllowedMethods: slices.Clone(AllMFAMethods), WhenNotEnrolled: NotEnrolledEnrol, FailureLimit: 5, BlockSeconds: 900}
+	return MFAPolicy{AllowedMethods: slices.Clone(AllMFAMethods), WhenNotEnrolled: NotEnrolledEnrol, FailureLimit: 5, BlockSeconds: 900,
+		UserVerification: "preferred"}
 }
 
 // Validate checks the policy and puts its methods in their usual order.
@@ -67,6 +72,8 @@ func (p *MFAPolicy) Validate() error {
 		return Errorf(EINVALID, "failureLimit must be between 1 and 100")
 	case p.BlockSeconds < 1 || p.BlockSeconds > 86400*30:
 		return Errorf(EINVALID, "blockSeconds must be between 1 and 2592000 (30 days)")
+	case p.UserVerification != "required" && p.UserVerification != "preferred" && p.UserVerification != "discouraged":
+		return Errorf(EINVALID, `userVerification must be "required", "preferred" or "discouraged"`)
 	}
 	return nil
 }

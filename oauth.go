@@ -82,7 +82,13 @@ const (
 	// StepUpstreamDone holds the user a corporate IdP vouched for, until the
 	// browser that started the sign-in comes to collect it.
 	StepUpstreamDone = "UPSTREAM_DONE"
-	StepDone         = "DONE"
+	// StepMFA asks for a second factor, StepMFAEnrol has the user enrol
+	// one first, and StepRecoveryCodes waits for the user to confirm they
+	// kept the recovery codes they were shown.
+	StepMFA           = "MFA"
+	StepMFAEnrol      = "MFA_ENROL"
+	StepRecoveryCodes = "RECOVERY_CODES"
+	StepDone          = "DONE"
 )
 
 // AuthorizationRequest is what a client asked for at the authorization
@@ -118,7 +124,9 @@ type LoginFlow struct {
 	UserID        string
 	Failures      int
 	// Upstream is the corporate IdP's part of a federated sign-in.
-	Upstream  *UpstreamLogin `json:",omitempty"`
+	Upstream *UpstreamLogin `json:",omitempty"`
+	// MFA is the second factor's part, once the first one passed.
+	MFA       *MFALogin `json:",omitempty"`
 	CreatedOn time.Time
 	ExpiresAt time.Time
 }
@@ -137,4 +145,22 @@ type UpstreamLogin struct {
 	AuthTime time.Time `json:"authTime,omitzero"`
 	AMR      []string  `json:"amr,omitempty"`
 	Logout   string    `json:"logout,omitempty"`
+}
+
+// MFALogin is the state of a sign-in's second factor.
+type MFALogin struct {
+	// AMR are the first factor's methods.
+	AMR []string `json:"amr"`
+	// Method is the second factor being asked for or enrolled.
+	Method string `json:"method,omitempty"`
+	// WebAuthnSession is the pending WebAuthn ceremony (its challenge).
+	WebAuthnSession []byte `json:"webauthnSession,omitempty"`
+	// EnrolDeviceID is the device being enrolled (a TOTP key not yet
+	// confirmed).
+	EnrolDeviceID string `json:"enrolDeviceId,omitempty"`
+	// EmailSentAt is when the last email code went out.
+	EmailSentAt time.Time `json:"emailSentAt,omitzero"`
+	// Done holds the second factor's method once it passed, while the user
+	// reads their new recovery codes.
+	Done string `json:"done,omitempty"`
 }

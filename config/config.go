@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -39,6 +40,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; requests from anywhere else name themselves.
 	TrustedProxies []netip.Prefix
+	// SMTPURL and SMTPFrom send email (codes, password resets); with no
+	// URL, Gatehouse sends none and offers neither.
+	SMTPURL, SMTPFrom string
 }
 
 // UsesPostgres reports whether the store is PostgreSQL rather than the
@@ -72,6 +76,9 @@ var settings = []setting{
 	{name: "log-level", def: defaultLogLevel, usage: "log level: debug, info, warn or error"},
 	{name: "trusted-proxies", serveOnly: true,
 		usage: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty believes none"},
+	{name: "smtp-url",
+		usage: "SMTP server for email codes and password resets: smtp://[user:pass@]host[:port] (STARTTLS when offered; ?starttls=required) or smtps://; empty sends no email"},
+	{name: "smtp-from", usage: "sender address of Gatehouse's email, such as Acme Sign-in <signin@acme.example>; required with smtp-url"},
 }
 
 // envName is the environment variable of a setting: GATEHOUSE_ + upper snake.
@@ -129,10 +136,38 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 		c.TrustedProxies, err = parseProxies(v)
 		return v, err
 	})
+	c.SMTPURL = l.resolve("smtp-url", "", checkSMTPURL)
+	c.SMTPFrom = l.resolve("smtp-from", "", checkSMTPFrom(c.SMTPURL))
 	if l.err != nil {
 		return nil, l.err
 	}
 	return c, nil
+}
+
+func checkSMTPURL(v string) (string, error) {
+	if v == "" {
+		return v, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" || u.Path != "" && u.Path != "/" {
+		return v, errors.New("must be smtp://[user:pass@]host[:port] or smtps://…")
+	}
+	return v, nil
+}
+
+func checkSMTPFrom(smtpURL string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		switch {
+		case v == "" && smtpURL != "":
+			return v, errors.New("is required with smtp-url: the address Gatehouse's email comes from")
+		case v == "":
+			return v, nil
+		}
+		if _, err := mail.ParseAddress(v); err != nil {
+			return v, fmt.Errorf("%q is not an email address: %v", v, err)
+		}
+		return v, nil
+	}
 }
 
 type loader struct {
@@ -177,7 +212,7 @@ func (l *loader) resolve(name, def string, check func(string) (string, error)) s
 	norm, err := check(v)
 	if err != nil {
 		msg := err.Error()
-		if name != "kek" && name != "database" { // secret, or may hold a password
+		if name != "kek" && name != "database" && name != "smtp-url" { // secret, or may hold a password
 			msg = fmt.Sprintf("%q: %s", v, msg)
 		}
 		l.err = &Error{Setting: name, Source: src, Message: msg}

@@ -124,6 +124,7 @@ type applicationInput struct {
 	GrantTypes             *[]string `json:"grantTypes"`
 	Roles                  *[]string `json:"roles"`
 	RefreshTokens          *bool     `json:"refreshTokens"`
+	MFARequired            *bool     `json:"mfaRequired"`
 	AccessTokenSeconds     *int      `json:"accessTokenSeconds"`
 	RefreshTokenSeconds    *int      `json:"refreshTokenSeconds"`
 	SigningAlgorithm       *string   `json:"signingAlgorithm"`
@@ -133,7 +134,7 @@ type applicationInput struct {
 func (in *applicationInput) patch() service.ApplicationPatch {
 	return service.ApplicationPatch{Name: in.Name, Description: in.Description, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Roles: in.Roles,
-		RefreshTokens: in.RefreshTokens, AccessTokenSeconds: in.AccessTokenSeconds, RefreshTokenSeconds: in.RefreshTokenSeconds,
+		RefreshTokens: in.RefreshTokens, MFARequired: in.MFARequired, AccessTokenSeconds: in.AccessTokenSeconds, RefreshTokenSeconds: in.RefreshTokenSeconds,
 		SigningAlgorithm: in.SigningAlgorithm, Scopes: in.Scopes}
 }
 

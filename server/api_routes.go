@@ -20,6 +20,11 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST", env + "/users/{id}/password/force-change", usersWrite, "Make a user change their password at next sign-in", s.forceChange},
 		{"POST", env + "/users/{id}/unlock", usersWrite, "End a user's lockout", s.unlockUser},
 		{"PUT", env + "/users/{id}/roles", usersWrite, "Replace a user's role assignments", s.setUserRoles},
+		{"GET", env + "/users/{id}/mfa", usersRead, "Get a user's second factors, block and bypass", s.getUserMFA},
+		{"DELETE", env + "/users/{id}/mfa/devices/{device}", usersWrite, "Remove one of a user's second factors", s.deleteUserMFADevice},
+		{"PUT", env + "/users/{id}/mfa/bypass", usersWrite, "Let a user sign in without a second factor until a time", s.putUserMFABypass},
+		{"DELETE", env + "/users/{id}/mfa/bypass", usersWrite, "End a user's MFA bypass", s.deleteUserMFABypass},
+		{"POST", env + "/users/{id}/mfa/unblock", usersWrite, "End a block that wrong second factors caused", s.unblockUserMFA},
 
 		{"GET", env + "/roles", usersRead, "List role definitions", s.listRoles},
 		{"POST", env + "/roles", envWrite, "Define a role", s.createRole},
@@ -29,6 +34,11 @@ func (s *Server) apiRoutes() []apiRoute {
 
 		{"GET", env + "/password-policy", usersRead, "Get the password policy", s.getPasswordPolicy},
 		{"PUT", env + "/password-policy", envWrite, "Replace the password policy", s.putPasswordPolicy},
+
+		{"GET", env + "/mfa-policy", usersRead, "Get the MFA policy", s.getMFAPolicy},
+		{"PUT", env + "/mfa-policy", envWrite, "Replace the MFA policy", s.putMFAPolicy},
+		{"GET", env + "/sign-on-policy", usersRead, "Get the sign-on policy", s.getSignOnPolicy},
+		{"PUT", env + "/sign-on-policy", envWrite, "Replace the sign-on policy", s.putSignOnPolicy},
 
 		{"GET", env + "/branding", envRead, "Get the branding of the hosted pages", s.getBranding},
 		{"PUT", env + "/branding", envWrite, "Replace the branding of the hosted pages", s.putBranding},

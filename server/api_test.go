@@ -373,6 +373,11 @@ var apiRouteTable = []apiRoute{
 	{"POST", "/environments/{env}/users/{id}/password/force-change", "usersWrite", ""},
 	{"POST", "/environments/{env}/users/{id}/unlock", "usersWrite", ""},
 	{"PUT", "/environments/{env}/users/{id}/roles", "usersWrite", `{"roles":[{"role":"STORE_ASSISTANT"}]}`},
+	{"GET", "/environments/{env}/users/{id}/mfa", "usersRead", ""},
+	{"DELETE", "/environments/{env}/users/{id}/mfa/devices/{device}", "usersWrite", ""},
+	{"PUT", "/environments/{env}/users/{id}/mfa/bypass", "usersWrite", `{"until":"{soon}"}`},
+	{"DELETE", "/environments/{env}/users/{id}/mfa/bypass", "usersWrite", ""},
+	{"POST", "/environments/{env}/users/{id}/mfa/unblock", "usersWrite", ""},
 
 	{"GET", "/environments/{env}/roles", "usersRead", ""},
 	{"POST", "/environments/{env}/roles", "envWrite", `{"name":"MADE_{n}"}`},
@@ -382,6 +387,10 @@ var apiRouteTable = []apiRoute{
 
 	{"GET", "/environments/{env}/password-policy", "usersRead", ""},
 	{"PUT", "/environments/{env}/password-policy", "envWrite", `{"preset":"BASIC"}`},
+	{"GET", "/environments/{env}/mfa-policy", "usersRead", ""},
+	{"PUT", "/environments/{env}/mfa-policy", "envWrite", `{"enabled":false,"allowedMethods":["TOTP"],"whenNotEnrolled":"ENROL","failureLimit":5,"blockSeconds":{n}}`},
+	{"GET", "/environments/{env}/sign-on-policy", "usersRead", ""},
+	{"PUT", "/environments/{env}/sign-on-policy", "envWrite", `{"reauthenticateAfterHours":{n}}`},
 	{"GET", "/environments/{env}/branding", "envRead", ""},
 	{"PUT", "/environments/{env}/branding", "envWrite", `{"primaryColor":"#112233","signInTitle":"Welcome"}`},
 
@@ -442,6 +451,7 @@ type apiCall struct {
 func (h *apiHarness) resolve(rt apiRoute, env, operatorTarget string) apiCall {
 	h.t.Helper()
 	c := apiCall{method: rt.method, body: strings.ReplaceAll(rt.body, "{n}", h.next())}
+	c.body = strings.ReplaceAll(c.body, "{soon}", time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339))
 	if strings.Contains(c.body, "{idp}") {
 		c.body = strings.ReplaceAll(c.body, "{idp}", h.newIdentityProvider(env).ID)
 	}
@@ -461,6 +471,15 @@ func (h *apiHarness) resolve(rt apiRoute, env, operatorTarget string) apiCall {
 		u := h.newUser(env, nil, password)
 		p = strings.ReplaceAll(p, "{id}", u.ID)
 		c.targets = append(c.targets, u.ID, u.Username)
+		if strings.Contains(p, "{device}") {
+			d := &gatehouse.MFADevice{EnvironmentID: env, ID: gatehouse.NewID(), UserID: u.ID, Type: gatehouse.MethodTOTP,
+				Name: "Phone " + h.next(), CreatedOn: time.Now(), Confirmed: true, Secret: []byte{1}}
+			if err := h.svc.Store.CreateMFADevice(context.Background(), d); err != nil {
+				h.t.Fatal(err)
+			}
+			p = strings.ReplaceAll(p, "{device}", d.ID)
+			c.targets = append(c.targets, d.ID)
+		}
 	case strings.Contains(rt.path, "/applications/{id}"):
 		app := h.newApp(env, gatehouse.AppTypeService, nil)
 		p = strings.ReplaceAll(p, "{id}", app.ID)
@@ -554,7 +573,25 @@ func (h *apiHarness) snapshot(env string) []string {
 	}
 	for _, u := range users {
 		lines = append(lines, line("user", u, u.PasswordHash, u.FailedAttempts))
+		devices, err := h.svc.Store.ListMFADevices(ctx, env, u.ID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		state, err := h.svc.Store.GetMFAState(ctx, env, u.ID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		lines = append(lines, line("mfa", devices, state))
 	}
+	mfaPolicy, err := h.svc.Store.GetMFAPolicy(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	signOn, err := h.svc.Store.GetSignOnPolicy(ctx, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	lines = append(lines, line("mfa policy", mfaPolicy), line("sign-on policy", signOn))
 	apps, err := h.svc.Store.ListApplications(ctx, env)
 	if err != nil {
 		h.t.Fatal(err)

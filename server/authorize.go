@@ -77,7 +77,7 @@ func (s *Server) authorizeEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := s.svc.SessionFor(r.Context(), envID, cookieValue(r, sessionCookie))
-	if s.svc.SessionSatisfies(sess, &req) {
+	if s.svc.SessionSatisfies(r.Context(), sess, &req) {
 		code, err := s.svc.IssueCode(r.Context(), actor, envID, &req, sess)
 		if err != nil {
 			s.writeError(w, r, err)

@@ -58,6 +58,14 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, status int, f 
 		p.Title = "Change your password"
 		p.Policy = s.svc.PolicyDescription(r.Context(), f.EnvironmentID)
 		s.renderPage(w, r, status, "change", f.Request.RedirectURI, p)
+	case gatehouse.StepMFA, gatehouse.StepMFAEnrol:
+		s.showMFA(w, r, status, f, secret, problem)
+	case gatehouse.StepRecoveryCodes:
+		// The codes were shown once, in the answer to the form that made
+		// them; a reload cannot show them again.
+		p.Title = "Recovery codes"
+		p.Message = "Your recovery codes were shown when you set up your second factor. You can make new ones on your account page."
+		s.renderPage(w, r, status, "recovery", f.Request.RedirectURI, p)
 	case gatehouse.StepUpstream:
 		s.sendUpstream(w, r, f)
 	case gatehouse.StepUpstreamDone:
@@ -99,6 +107,11 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		result, err = s.svc.SubmitPassword(r.Context(), actor, f, r.PostForm.Get("password"))
 	case gatehouse.StepChangePassword:
 		result, err = s.svc.SubmitPasswordChange(r.Context(), actor, f, r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm"))
+	case gatehouse.StepMFA, gatehouse.StepMFAEnrol:
+		s.submitMFA(w, r, f, secret)
+		return
+	case gatehouse.StepRecoveryCodes:
+		result, err = s.svc.KeptRecoveryCodes(r.Context(), actor, f)
 	}
 	switch code := gatehouse.ErrorCode(err); {
 	case err == nil && f.Step == gatehouse.StepUpstream:
@@ -107,6 +120,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/"+f.EnvironmentID+"/login/"+f.ID, http.StatusSeeOther)
 	case err == nil:
 		s.signedIn(w, r, f, result)
+	case errors.As(err, new(*service.Refusal)):
+		s.federationError(w, r, err)
 	case code == gatehouse.EUNAUTHORIZED && f.Step == gatehouse.StepChangePassword:
 		s.showStep(w, r, http.StatusOK, f, secret, "The current password is not right.")
 	case code == gatehouse.EUNAUTHORIZED:

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
 )
 
 //go:embed pages
@@ -16,9 +17,9 @@ var pageFiles embed.FS
 
 // pageTemplates are the hosted pages, each the layout with its own body.
 var pageTemplates = func() map[string]*template.Template {
-	layout := template.Must(template.ParseFS(pageFiles, "pages/layout.html"))
+	layout := template.Must(template.New("layout").Funcs(template.FuncMap{"methodName": methodName, "pngDataURL": pngDataURL}).ParseFS(pageFiles, "pages/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "upstream", "logout", "expired"} {
+	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "upstream", "logout", "expired", "mfa", "recovery"} {
 		t := template.Must(layout.Clone())
 		out[name] = template.Must(t.ParseFS(pageFiles, "pages/"+name+".html"))
 	}
@@ -35,6 +36,11 @@ type page struct {
 	Method string
 	// Link and LinkText are a message page's way on.
 	Link, LinkText string
+	// MFA is a second-factor page's prompt; Enrol says it enrols one.
+	MFA   *service.MFAPrompt
+	Enrol bool
+	// Codes are recovery codes, shown once.
+	Codes []string
 	Policy         []string
 	Fields         map[string]string
 }
@@ -108,7 +114,7 @@ func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	types := map[string]string{"login.css": "text/css; charset=utf-8", "formpost.js": "text/javascript; charset=utf-8",
-		"continue.js": "text/javascript; charset=utf-8"}
+		"continue.js": "text/javascript; charset=utf-8", "webauthn.js": "text/javascript; charset=utf-8"}
 	ct, ok := types[name]
 	if !ok || strings.Contains(name, "/") {
 		http.NotFound(w, r)
@@ -122,4 +128,28 @@ func (s *Server) assets(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Write(body)
+}
+
+// methodName is how pages name a second-factor method.
+func methodName(method string) string {
+	switch method {
+	case gatehouse.MethodTOTP:
+		return "an authenticator app"
+	case gatehouse.MethodEmail:
+		return "a code by email"
+	case gatehouse.MethodWebAuthn:
+		return "a security key or passkey"
+	case gatehouse.MethodRecoveryCode:
+		return "a recovery code"
+	}
+	return method
+}
+
+// pngDataURL lets a QR code's PNG data: URL through html/template, which
+// refuses data: URLs it cannot tell are images; anything else is dropped.
+func pngDataURL(s string) template.URL {
+	if !strings.HasPrefix(s, "data:image/png;base64,") || strings.ContainsAny(s, "\"'<> ") {
+		return ""
+	}
+	return template.URL(s)
 }

@@ -84,11 +84,17 @@ func (s *Service) newClientSecret(ctx context.Context, r gatehouse.Repositories,
 // clientSecretKey returns the environment's hashing key, creating it on
 // first use.
 func (s *Service) clientSecretKey(ctx context.Context, r gatehouse.Repositories, envID string) ([]byte, error) {
-	sec, err := r.GetSecret(ctx, envID, clientSecretKeyName)
+	return s.environmentKey(ctx, r, envID, clientSecretKeyName)
+}
+
+// environmentKey is a 256-bit key of the environment, kept encrypted under
+// name and made at its first use.
+func (s *Service) environmentKey(ctx context.Context, r gatehouse.Repositories, envID, name string) ([]byte, error) {
+	sec, err := r.GetSecret(ctx, envID, name)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		key := make([]byte, 32)
 		rand.Read(key)
-		sealed, err := s.seal(envID, clientSecretKeyName, key)
+		sealed, err := s.seal(envID, name, key)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +103,7 @@ func (s *Service) clientSecretKey(ctx context.Context, r gatehouse.Repositories,
 	if err != nil {
 		return nil, err
 	}
-	return s.Keyring.Decrypt(sec.Ciphertext, aad(envID, clientSecretKeyName))
+	return s.Keyring.Decrypt(sec.Ciphertext, aad(envID, name))
 }
 
 func secretHash(key []byte, clientID, secret string) []byte {
@@ -183,6 +189,7 @@ type ApplicationPatch struct {
 	RefreshTokenSeconds    *int
 	SigningAlgorithm       *string
 	Scopes                 *[]string
+	MFARequired            *bool
 }
 
 // UpdateApplication applies a patch; type and client id never change.
@@ -268,6 +275,9 @@ func ApplyApplicationPatch(a *gatehouse.Application, p ApplicationPatch) error {
 		if l.from != nil {
 			*l.to = slices.Clone(*l.from)
 		}
+	}
+	if p.MFARequired != nil {
+		a.MFARequired = *p.MFARequired
 	}
 	if p.RefreshTokens != nil {
 		a.RefreshTokens = *p.RefreshTokens

@@ -144,13 +144,27 @@ func (s *Service) SessionFor(ctx context.Context, envID, cookie string) *gatehou
 }
 
 // SessionSatisfies reports whether a session answers the request without a
-// new sign-in: no prompt=login, and recent enough for max_age.
-func (s *Service) SessionSatisfies(sess *gatehouse.Session, req *gatehouse.AuthorizationRequest) bool {
+// new sign-in: no prompt=login, recent enough for max_age and for the
+// environment's re-authentication policy, and with a second factor when
+// the application requires one.
+func (s *Service) SessionSatisfies(ctx context.Context, sess *gatehouse.Session, req *gatehouse.AuthorizationRequest) bool {
 	if sess == nil || strings.Contains(req.Prompt, "login") {
 		return false
 	}
-	if req.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*req.MaxAge)*time.Second {
+	age := s.now().Sub(sess.AuthTime)
+	if req.MaxAge != nil && age > time.Duration(*req.MaxAge)*time.Second {
 		return false
+	}
+	if p, err := s.Store.GetSignOnPolicy(ctx, sess.EnvironmentID); err != nil ||
+		(p.ReauthenticateAfterHours > 0 && age > time.Duration(p.ReauthenticateAfterHours)*time.Hour) {
+		return false
+	}
+	if app, err := s.applicationByClientID(ctx, sess.EnvironmentID, req.ClientID); err == nil && app.MFARequired &&
+		!slices.Contains(sess.AMR, "mfa") {
+		u, err := s.Store.GetUser(ctx, sess.EnvironmentID, sess.UserID)
+		if err != nil || u.Type != gatehouse.UserTypeAPI {
+			return false
+		}
 	}
 	return true
 }
@@ -283,7 +297,7 @@ func (s *Service) SubmitPassword(ctx context.Context, actor Actor, f *gatehouse.
 		f.Step = gatehouse.StepChangePassword
 		return nil, s.Store.UpdateLoginFlow(ctx, f)
 	}
-	return s.finishLogin(ctx, actor, f, u, []string{"pwd"})
+	return s.afterFirstFactor(ctx, actor, f, u, []string{"pwd"})
 }
 
 // SubmitPasswordChange changes a password that had to change, then
@@ -296,7 +310,7 @@ func (s *Service) SubmitPasswordChange(ctx context.Context, actor Actor, f *gate
 	if err != nil {
 		return nil, err
 	}
-	return s.finishLogin(ctx, actor, f, u, []string{"pwd"})
+	return s.afterFirstFactor(ctx, actor, f, u, []string{"pwd"})
 }
 
 // finishLogin makes the session and the authorization code.
@@ -305,7 +319,7 @@ func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.Log
 	cookie := randomToken(32)
 	sess := &gatehouse.Session{EnvironmentID: f.EnvironmentID, ID: hashSecret(cookie), UserID: u.ID, AuthTime: now, AMR: amr,
 		ClientIP: actor.ClientIP, UserAgent: truncateText(actor.UserAgent, 512), CreatedOn: now, ExpiresAt: now.Add(SessionTTL)}
-	if f.Step == gatehouse.StepUpstreamDone && f.Upstream != nil {
+	if f.Upstream != nil && !f.Upstream.AuthTime.IsZero() {
 		sess.AuthTime, sess.IdentityProviderID, sess.UpstreamLogout = f.Upstream.AuthTime, f.Upstream.IdentityProviderID, f.Upstream.Logout
 	}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {

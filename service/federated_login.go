@@ -285,7 +285,7 @@ func (s *Service) CompleteUpstream(ctx context.Context, actor Actor, f *gatehous
 		s.Store.DeleteLoginFlow(ctx, f.EnvironmentID, f.ID)
 		return nil, &Refusal{Message: "Your account here is disabled. Ask your administrator to enable it.", reason: "user disabled during sign-in"}
 	}
-	return s.finishLogin(ctx, actor, f, u, f.Upstream.AMR)
+	return s.afterFirstFactor(ctx, actor, f, u, f.Upstream.AMR)
 }
 
 // UpstreamLogoutURL is where a federated session's user signs out of their

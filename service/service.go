@@ -28,10 +28,14 @@ type Service struct {
 	Connectors map[string]connector.Kind
 	// HTTPClient reaches corporate IdPs; nil means one with a 10 s timeout.
 	HTTPClient *http.Client
+	// Mail sends email codes and password resets; nil means this server
+	// sends no email, and offers neither.
+	Mail Mailer
 
 	cache      caches
 	failures   failureLimiter
 	connectors connectorCache
+	passkeys   rpCache
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

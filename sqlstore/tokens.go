@@ -238,25 +238,29 @@ func (r repos) CreateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err
 	if err != nil {
 		return err
 	}
-	upstream, err := upstreamJSON(f.Upstream)
+	upstream, err := optionalJSON(f.Upstream)
+	if err != nil {
+		return err
+	}
+	mfa, err := optionalJSON(f.MFA)
 	if err != nil {
 		return err
 	}
 	_, err = r.exec(ctx, "login flow exists", `INSERT INTO login_flows (env_id, id, binding, step, request, username,
-		user_id, failures, created_on, expires_at, upstream) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		user_id, failures, created_on, expires_at, upstream, mfa) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		f.EnvironmentID, f.ID, f.Binding, f.Step, string(req), f.Username, f.UserID, f.Failures, micros(f.CreatedOn),
-		micros(f.ExpiresAt), upstream)
+		micros(f.ExpiresAt), upstream, mfa)
 	return err
 }
 
 func (r repos) GetLoginFlow(ctx context.Context, envID, id string) (_ *gatehouse.LoginFlow, err error) {
 	defer r.observed("GetLoginFlow")(&err)
 	f := gatehouse.LoginFlow{EnvironmentID: envID, ID: id}
-	var req, upstream string
+	var req, upstream, mfa string
 	var created, expires int64
 	err = r.q.QueryRowContext(ctx, `SELECT binding, step, request, username, user_id, failures, created_on, expires_at,
-		upstream FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id).Scan(&f.Binding, &f.Step, &req, &f.Username,
-		&f.UserID, &f.Failures, &created, &expires, &upstream)
+		upstream, mfa FROM login_flows WHERE env_id = $1 AND id = $2`, envID, id).Scan(&f.Binding, &f.Step, &req, &f.Username,
+		&f.UserID, &f.Failures, &created, &expires, &upstream, &mfa)
 	if err != nil {
 		return nil, notFound(err, "sign-in not found")
 	}
@@ -267,18 +271,28 @@ func (r repos) GetLoginFlow(ctx context.Context, envID, id string) (_ *gatehouse
 			return nil, err
 		}
 	}
+	if mfa != "" {
+		f.MFA = new(gatehouse.MFALogin)
+		if err := json.Unmarshal([]byte(mfa), f.MFA); err != nil {
+			return nil, err
+		}
+	}
 	return &f, json.Unmarshal([]byte(req), &f.Request)
 }
 
 func (r repos) UpdateLoginFlow(ctx context.Context, f *gatehouse.LoginFlow) (err error) {
 	defer r.observed("UpdateLoginFlow")(&err)
-	upstream, err := upstreamJSON(f.Upstream)
+	upstream, err := optionalJSON(f.Upstream)
+	if err != nil {
+		return err
+	}
+	mfa, err := optionalJSON(f.MFA)
 	if err != nil {
 		return err
 	}
 	return r.execOne(ctx, "sign-in not found", `UPDATE login_flows SET step = $3, username = $4, user_id = $5,
-		failures = $6, upstream = $7 WHERE env_id = $1 AND id = $2`, f.EnvironmentID, f.ID, f.Step, f.Username, f.UserID,
-		f.Failures, upstream)
+		failures = $6, upstream = $7, mfa = $8 WHERE env_id = $1 AND id = $2`, f.EnvironmentID, f.ID, f.Step, f.Username, f.UserID,
+		f.Failures, upstream, mfa)
 }
 
 func (r repos) DeleteLoginFlow(ctx context.Context, envID, id string) (err error) {
@@ -287,12 +301,12 @@ func (r repos) DeleteLoginFlow(ctx context.Context, envID, id string) (err error
 	return err
 }
 
-// upstreamJSON is the upstream column: empty for a sign-in that never left
-// for a corporate IdP.
-func upstreamJSON(u *gatehouse.UpstreamLogin) (string, error) {
-	if u == nil {
+// optionalJSON is a flow's optional part as a column: empty when the
+// sign-in has none (it never left for an IdP, or has no second factor yet).
+func optionalJSON[T any](v *T) (string, error) {
+	if v == nil {
 		return "", nil
 	}
-	b, err := json.Marshal(u)
+	b, err := json.Marshal(v)
 	return string(b), err
 }

@@ -967,7 +967,7 @@ func testDirApplications(t *testing.T, s gatehouse.Store) {
 			Roles: []string{gatehouse.RoleEnvironmentAdmin, gatehouse.RoleUserAdmin},
 			ApplicationSettings: gatehouse.ApplicationSettings{Description: "Builds — “quoted” 🙂",
 				PostLogoutRedirectURIs: []string{"https://ci.example/bye"}, RefreshTokens: true,
-				AccessTokenSeconds: 300, RefreshTokenSeconds: 3600, SigningAlgorithm: "RS256",
+				AccessTokenSeconds: 300, RefreshTokenSeconds: 3600, SigningAlgorithm: "RS256", MFARequired: true,
 				Scopes: []string{"openid", "api"}},
 			CreatedOn: a1.CreatedOn.Add(-time.Hour), UpdatedOn: a1.UpdatedOn.Add(time.Hour),
 			SecretHash: []byte{0, 255, 9, 8, 7, 6},

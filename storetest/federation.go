@@ -263,12 +263,14 @@ func testLoginFlowWithUpstream(t *testing.T, s gatehouse.Store) {
 	if !reflect.DeepEqual(got, f) {
 		t.Fatalf("flow read back as %+v, want %+v", got.Upstream, f.Upstream)
 	}
+	f.MFA = &gatehouse.MFALogin{AMR: []string{"pwd"}, Method: gatehouse.MethodWebAuthn, WebAuthnSession: []byte(`{"c":"x"}`),
+		EmailSentAt: now()}
 	f.Step, f.UserID = gatehouse.StepUpstreamDone, "u1"
 	f.Upstream.AuthTime, f.Upstream.AMR, f.Upstream.Logout = now().Add(-time.Second), []string{"fed", "pwd"}, "hint"
 	must(t, s.UpdateLoginFlow(ctx, f))
 	got, err = s.GetLoginFlow(ctx, "acme", "flow1")
 	must(t, err)
-	if !reflect.DeepEqual(got.Upstream, f.Upstream) || got.UserID != "u1" {
+	if !reflect.DeepEqual(got.Upstream, f.Upstream) || !reflect.DeepEqual(got.MFA, f.MFA) || got.UserID != "u1" {
 		t.Fatalf("upstream read back as %+v, want %+v", got.Upstream, f.Upstream)
 	}
 	_, err = s.GetLoginFlow(ctx, "globex", "flow1")

@@ -59,7 +59,7 @@ func testMFAPolicies(t *testing.T, s gatehouse.Store) {
 
 func newDevice(envID, userID, id, typ string) *gatehouse.MFADevice {
 	return &gatehouse.MFADevice{EnvironmentID: envID, ID: id, UserID: userID, Type: typ, Name: "My " + typ + " ‘quoted’",
-		CreatedOn: now(), Secret: []byte{1, 2, 3}, Credential: []byte(`{"k":"v"}`), CredentialID: []byte{9, 8}}
+		CreatedOn: now(), Secret: []byte{1, 2, 3}, Credential: []byte(`{"k":"v"}`), CredentialID: []byte("cred-" + id)}
 }
 
 func testMFADevices(t *testing.T, s gatehouse.Store) {
@@ -71,6 +71,16 @@ func testMFADevices(t *testing.T, s gatehouse.Store) {
 	must(t, s.CreateMFADevice(ctx, d))
 	wantCode(t, s.CreateMFADevice(ctx, d), gatehouse.ECONFLICT)
 	wantCode(t, s.CreateMFADevice(ctx, newDevice("acme", "nobody", "d9", gatehouse.MethodTOTP)), gatehouse.ENOTFOUND)
+	// A WebAuthn credential id belongs to one device of the environment;
+	// devices without one (TOTP) do not clash.
+	dup := newDevice("acme", u.ID, "d2", gatehouse.MethodWebAuthn)
+	dup.CredentialID = d.CredentialID
+	wantCode(t, s.CreateMFADevice(ctx, dup), gatehouse.ECONFLICT)
+	for _, id := range []string{"t1", "t2"} {
+		totp := newDevice("acme", u.ID, id, gatehouse.MethodTOTP)
+		totp.CredentialID, totp.CreatedOn = nil, now().Add(time.Hour)
+		must(t, s.CreateMFADevice(ctx, totp))
+	}
 	got, err := s.GetMFADevice(ctx, "acme", "d1")
 	must(t, err)
 	if !reflect.DeepEqual(got, d) {
@@ -81,7 +91,7 @@ func testMFADevices(t *testing.T, s gatehouse.Store) {
 	must(t, s.CreateMFADevice(ctx, later))
 	list, err := s.ListMFADevices(ctx, "acme", u.ID)
 	must(t, err)
-	if len(list) != 2 || list[0].ID != "d1" || list[1].ID != "d0" {
+	if len(list) != 4 || list[0].ID != "d1" || list[1].ID != "d0" || list[2].CredentialID != nil {
 		t.Fatalf("devices not oldest first: %+v", list)
 	}
 	used := now()

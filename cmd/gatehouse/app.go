@@ -20,6 +20,7 @@ import (
 	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
 	samlconnector "github.com/gatehouse/gatehouse/connector/saml"
 	"github.com/gatehouse/gatehouse/keyring"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -89,6 +90,14 @@ func openApp(ctx context.Context, cfg *config.Config, observe sqlstore.Observer)
 	}
 	a := &app{cfg: cfg, log: log, store: store, svc: &service.Service{Store: store, Keyring: kr, BaseURL: cfg.BaseURL,
 		Connectors: connectors()}}
+	if cfg.SMTPURL != "" {
+		sender, err := mail.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom)
+		if err != nil {
+			store.Close()
+			return nil, usageError{fmt.Errorf("invalid smtp-url or smtp-from: %v", err)}
+		}
+		a.svc.Mail = sender
+	}
 	if a.bootstrapped, err = a.svc.Bootstrap(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("checking the system environment: %w", err)

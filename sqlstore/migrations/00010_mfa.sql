@@ -28,6 +28,8 @@ CREATE TABLE mfa_devices (
     FOREIGN KEY (env_id, user_id) REFERENCES users (env_id, id) ON DELETE CASCADE
 );
 CREATE INDEX mfa_devices_user ON mfa_devices (env_id, user_id, created_on);
+-- A WebAuthn credential belongs to one user of an environment.
+CREATE UNIQUE INDEX mfa_devices_credential ON mfa_devices (env_id, credential_id) WHERE credential_id IS NOT NULL;
 
 CREATE TABLE recovery_codes (
     env_id     TEXT NOT NULL,
@@ -52,6 +54,8 @@ CREATE TABLE one_time_codes (
 );
 CREATE INDEX one_time_codes_expiry ON one_time_codes (expires_at);
 
+ALTER TABLE login_flows ADD COLUMN mfa TEXT NOT NULL DEFAULT '';
+
 CREATE TABLE user_mfa_state (
     env_id        TEXT NOT NULL,
     user_id       TEXT NOT NULL,
@@ -64,6 +68,7 @@ CREATE TABLE user_mfa_state (
 
 -- +goose Down
 DROP TABLE user_mfa_state;
+ALTER TABLE login_flows DROP COLUMN mfa;
 DROP TABLE one_time_codes;
 DROP TABLE recovery_codes;
 DROP TABLE mfa_devices;
