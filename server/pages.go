@@ -40,9 +40,9 @@ type page struct {
 	MFA   *service.MFAPrompt
 	Enrol bool
 	// Codes are recovery codes, shown once.
-	Codes []string
-	Policy         []string
-	Fields         map[string]string
+	Codes  []string
+	Policy []string
+	Fields map[string]string
 }
 
 // pageHeaders are the security headers of every hosted page: no framing,
