@@ -138,6 +138,8 @@ const (
 	CodeEmailMFA      = "EMAIL_MFA"
 	CodePasswordReset = "PASSWORD_RESET"
 	CodeEmailEnrol    = "EMAIL_ENROL"
+	// CodeResetThrottle marks a reset email sent in the last minute.
+	CodeResetThrottle = "RESET_THROTTLE"
 )
 
 // OneTimeCode is a short-lived code sent to a user: a second factor by

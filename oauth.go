@@ -89,6 +89,9 @@ const (
 	StepMFAEnrol      = "MFA_ENROL"
 	StepRecoveryCodes = "RECOVERY_CODES"
 	StepDone          = "DONE"
+	// StepAccountEnrol is not a sign-in: it holds a second factor that a
+	// signed-in user adds on their account page, until they confirm it.
+	StepAccountEnrol = "ACCOUNT_ENROL"
 )
 
 // AuthorizationRequest is what a client asked for at the authorization

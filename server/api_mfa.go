@@ -133,3 +133,15 @@ func (s *Server) unblockUserMFA(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	return noContent(w)
 }
+
+// sendPasswordResetEmail emails a user a code to choose a new password.
+func (s *Server) sendPasswordResetEmail(w http.ResponseWriter, r *http.Request, p *principal) error {
+	u, err := s.userMFATarget(r, p, true)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.SendPasswordResetFor(r.Context(), p.actor, p.envID, u.ID); err != nil {
+		return err
+	}
+	return noContent(w)
+}

@@ -18,6 +18,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"DELETE", env + "/users/{id}", usersWrite, "Delete a user", s.deleteUser},
 		{"PUT", env + "/users/{id}/password", usersWrite, "Set a user's password", s.setPassword},
 		{"POST", env + "/users/{id}/password/force-change", usersWrite, "Make a user change their password at next sign-in", s.forceChange},
+		{"POST", env + "/users/{id}/password/reset-email", usersWrite, "Email a user a code to choose a new password", s.sendPasswordResetEmail},
 		{"POST", env + "/users/{id}/unlock", usersWrite, "End a user's lockout", s.unlockUser},
 		{"PUT", env + "/users/{id}/roles", usersWrite, "Replace a user's role assignments", s.setUserRoles},
 		{"GET", env + "/users/{id}/mfa", usersRead, "Get a user's second factors, block and bypass", s.getUserMFA},

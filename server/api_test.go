@@ -36,6 +36,7 @@ import (
 	oidcconnector "github.com/gatehouse/gatehouse/connector/oidc"
 	samlconnector "github.com/gatehouse/gatehouse/connector/saml"
 	"github.com/gatehouse/gatehouse/keyring"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/signing"
@@ -78,7 +79,10 @@ func newAPI(t testing.TB) *apiHarness {
 		t.Fatal(err)
 	}
 	svc := &service.Service{Store: store, Keyring: kr, Connectors: map[string]connector.Kind{
-		gatehouse.IdentityProviderOIDC: oidcconnector.Kind, gatehouse.IdentityProviderSAML: samlconnector.Kind}}
+		gatehouse.IdentityProviderOIDC: oidcconnector.Kind, gatehouse.IdentityProviderSAML: samlconnector.Kind},
+		// Mail goes nowhere here; the tests of email codes and resets send
+		// to a real SMTP server (mailpit).
+		Mail: mail.Discard}
 	ts := httptest.NewUnstartedServer(server.New(svc, slog.New(slog.DiscardHandler), metrics))
 	svc.BaseURL = "http://" + ts.Listener.Addr().String()
 	ts.Start()
@@ -371,6 +375,7 @@ var apiRouteTable = []apiRoute{
 	{"DELETE", "/environments/{env}/users/{id}", "usersWrite", ""},
 	{"PUT", "/environments/{env}/users/{id}/password", "usersWrite", `{"password":"Another-pass-{n}"}`},
 	{"POST", "/environments/{env}/users/{id}/password/force-change", "usersWrite", ""},
+	{"POST", "/environments/{env}/users/{id}/password/reset-email", "usersWrite", ""},
 	{"POST", "/environments/{env}/users/{id}/unlock", "usersWrite", ""},
 	{"PUT", "/environments/{env}/users/{id}/roles", "usersWrite", `{"roles":[{"role":"STORE_ASSISTANT"}]}`},
 	{"GET", "/environments/{env}/users/{id}/mfa", "usersRead", ""},
@@ -471,6 +476,12 @@ func (h *apiHarness) resolve(rt apiRoute, env, operatorTarget string) apiCall {
 		u := h.newUser(env, nil, password)
 		p = strings.ReplaceAll(p, "{id}", u.ID)
 		c.targets = append(c.targets, u.ID, u.Username)
+		if strings.HasSuffix(rt.path, "/reset-email") {
+			u.PrimaryEmail = u.Username + "@acme.example"
+			if err := h.svc.Store.UpdateUser(context.Background(), u); err != nil {
+				h.t.Fatal(err)
+			}
+		}
 		if strings.Contains(p, "{device}") {
 			d := &gatehouse.MFADevice{EnvironmentID: env, ID: gatehouse.NewID(), UserID: u.ID, Type: gatehouse.MethodTOTP,
 				Name: "Phone " + h.next(), CreatedOn: time.Now(), Confirmed: true, Secret: []byte{1}}

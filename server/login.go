@@ -53,6 +53,9 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, status int, f 
 		s.renderPage(w, r, status, "identifier", f.Request.RedirectURI, p)
 	case gatehouse.StepPassword:
 		p.Title = "Enter your password"
+		if s.svc.Mail != nil {
+			p.ResetURL = "/" + f.EnvironmentID + "/reset?" + url.Values{"username": {f.Username}, "return": {"/" + f.EnvironmentID + "/login/" + f.ID}}.Encode()
+		}
 		s.renderPage(w, r, status, "password", f.Request.RedirectURI, p)
 	case gatehouse.StepChangePassword:
 		p.Title = "Change your password"
@@ -141,10 +144,15 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// signedIn sets the session cookie and answers the client with the code.
+// signedIn sets the session cookie and answers the client with the code,
+// or, for a sign-in without a client, goes back to the account page.
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, f *gatehouse.LoginFlow, result *service.LoginResult) {
 	s.setCookie(w, sessionCookie, result.Cookie, "/"+f.EnvironmentID+"/", int(service.SessionTTL.Seconds()))
 	s.setCookie(w, loginCookie, "", "/"+f.EnvironmentID+"/login/", -1)
+	if f.Request.ClientID == "" {
+		s.accountSignedIn(w, r, f, result)
+		return
+	}
 	s.respondToClient(w, r, &f.Request, url.Values{"code": {result.Code}})
 }
 

@@ -22,7 +22,6 @@ type mfaFixture struct {
 	web      *service.CreatedApplication
 	user     *gatehouse.User
 	redirect string
-	clock    *time.Time
 }
 
 const mfaPassword = "Correct-Horse-12"

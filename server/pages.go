@@ -19,7 +19,7 @@ var pageFiles embed.FS
 var pageTemplates = func() map[string]*template.Template {
 	layout := template.Must(template.New("layout").Funcs(template.FuncMap{"methodName": methodName, "pngDataURL": pngDataURL}).ParseFS(pageFiles, "pages/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "upstream", "logout", "expired", "mfa", "recovery"} {
+	for _, name := range []string{"identifier", "password", "change", "message", "formpost", "upstream", "logout", "expired", "mfa", "recovery", "reset", "account", "account-codes"} {
 		t := template.Must(layout.Clone())
 		out[name] = template.Must(t.ParseFS(pageFiles, "pages/"+name+".html"))
 	}
@@ -40,9 +40,15 @@ type page struct {
 	MFA   *service.MFAPrompt
 	Enrol bool
 	// Codes are recovery codes, shown once.
-	Codes  []string
-	Policy []string
-	Fields map[string]string
+	Codes []string
+	// Step is the password-reset page\'s step; ResetURL leads there from
+	// the password page.
+	Step, ResetURL string
+	Policy         []string
+	Fields         map[string]string
+	// Wide widens the card, for the account page; Account is that page.
+	Wide    bool
+	Account *accountView
 }
 
 // pageHeaders are the security headers of every hosted page: no framing,

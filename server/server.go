@@ -51,6 +51,8 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("POST /{env}/login/{flow}", s.loginSubmit)
 	s.mux.HandleFunc("POST /{env}/login/{flow}/restart", s.loginRestart)
 	s.mux.HandleFunc("GET /{env}/login/assets/{file}", s.assets)
+	s.mux.HandleFunc("GET /{env}/reset", s.resetPage)
+	s.mux.HandleFunc("POST /{env}/reset", s.resetSubmit)
 	s.mux.HandleFunc("GET /{env}/oidc/{idp}/callback", s.upstreamCallback)
 	s.mux.HandleFunc("POST /{env}/oidc/{idp}/callback", s.upstreamCallback)
 	s.mux.HandleFunc("POST /{env}/saml/{idp}/acs", s.upstreamCallback)
@@ -59,6 +61,7 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("POST /{env}/oauth2/userinfo", s.userinfo)
 	s.mux.HandleFunc("GET /{env}/oauth2/logout", s.logout)
 	s.mux.HandleFunc("POST /{env}/oauth2/logout", s.logout)
+	s.mountAccount()
 	s.mountAPI()
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	return s

@@ -221,6 +221,10 @@ func (e *ExpiredLogin) Unwrap() error { return ErrFlowExpired }
 // restartURL repeats the authorization request a sign-in came from, so
 // that the client's state, nonce and PKCE verifier still match.
 func restartURL(f *gatehouse.LoginFlow) string {
+	if f.Request.ClientID == "" {
+		// The account page's own sign-in starts again from that page.
+		return f.Request.RedirectURI
+	}
 	q := url.Values{"response_type": {"code"}, "client_id": {f.Request.ClientID}}
 	for k, v := range map[string]string{
 		"redirect_uri": f.Request.RedirectURIParam, "scope": f.Request.Scope, "state": f.Request.State, "nonce": f.Request.Nonce,
@@ -313,7 +317,7 @@ func (s *Service) SubmitPasswordChange(ctx context.Context, actor Actor, f *gate
 	return s.afterFirstFactor(ctx, actor, f, u, []string{"pwd"})
 }
 
-// finishLogin makes the session and the authorization code.
+// finishLogin makes the session and, for a client, the authorization code.
 func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.LoginFlow, u *gatehouse.User, amr []string) (*LoginResult, error) {
 	now := s.now()
 	cookie := randomToken(32)
@@ -329,13 +333,17 @@ func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.Log
 	if err := s.Store.DeleteLoginFlow(ctx, f.EnvironmentID, f.ID); err != nil {
 		return nil, err
 	}
-	code, err := s.IssueCode(ctx, actor, f.EnvironmentID, &f.Request, sess)
-	if err != nil {
-		return nil, err
+	result := &LoginResult{Session: sess, Cookie: cookie}
+	// A sign-in without a client (the account page's) ends at the session.
+	if f.Request.ClientID != "" {
+		var err error
+		if result.Code, err = s.IssueCode(ctx, actor, f.EnvironmentID, &f.Request, sess); err != nil {
+			return nil, err
+		}
 	}
 	s.record(ctx, s.event(f.EnvironmentID, actor, Change{Action: ActionAuthenticated, TargetType: "USER", TargetID: u.ID,
 		Details: map[string]string{"clientId": f.Request.ClientID, "amr": strings.Join(amr, " ")}}))
-	return &LoginResult{Session: sess, Cookie: cookie, Code: code}, nil
+	return result, nil
 }
 
 // IssueCode makes a single-use authorization code for a session.
@@ -594,3 +602,6 @@ func (s *Service) PolicyDescription(ctx context.Context, envID string) []string 
 	add(p.HistoryCount, "different from your last password", "different from your last N passwords")
 	return rules
 }
+
+// RandomToken is a fresh 256-bit random value, base64url (43 characters).
+func RandomToken() string { return randomToken(32) }

@@ -179,7 +179,7 @@ func (s *Service) enrolledMethods(ctx context.Context, envID, userID string, p *
 	have := map[string]bool{}
 	webauthn := s.webAuthnAvailable(ctx, envID)
 	for _, d := range devices {
-		if d.Confirmed && p.Allows(d.Type) && (d.Type != gatehouse.MethodEmail || s.Mail != nil) && (d.Type != gatehouse.MethodWebAuthn || webauthn) {
+		if s.deviceUsable(d, p, webauthn) {
 			have[d.Type] = true
 		}
 	}
@@ -191,6 +191,12 @@ func (s *Service) enrolledMethods(ctx context.Context, envID, userID string, p *
 		}
 	}
 	return slices.DeleteFunc(slices.Clone(gatehouse.AllMFAMethods), func(m string) bool { return !have[m] }), nil
+}
+
+// deviceUsable reports whether a device can answer a sign-in now: it is
+// confirmed, the policy allows its type, and the server can use it.
+func (s *Service) deviceUsable(d *gatehouse.MFADevice, p *gatehouse.MFAPolicy, webauthn bool) bool {
+	return d.Confirmed && p.Allows(d.Type) && (d.Type != gatehouse.MethodEmail || s.Mail != nil) && (d.Type != gatehouse.MethodWebAuthn || webauthn)
 }
 
 // webAuthnAvailable reports whether the environment can use WebAuthn:
@@ -269,28 +275,33 @@ func (s *Service) PrepareMFA(ctx context.Context, f *gatehouse.LoginFlow, method
 		prompt.Method = method
 	}
 	f.MFA.Method = prompt.Method
-	switch {
-	case prompt.Method == gatehouse.MethodWebAuthn:
-		if err := s.prepareWebAuthn(ctx, f, u, p, prompt); err != nil {
-			return nil, err
-		}
-	case prompt.Method == gatehouse.MethodTOTP && f.Step == gatehouse.StepMFAEnrol:
-		if err := s.prepareTOTPEnrolment(ctx, f, u, prompt); err != nil {
-			return nil, err
-		}
-	case prompt.Method == gatehouse.MethodEmail:
-		prompt.EmailTo = maskEmail(u.PrimaryEmail)
-		if f.MFA.EmailSentAt.IsZero() {
-			if err := s.sendEmailCode(ctx, f, u); err != nil {
-				return nil, err
-			}
-		}
+	if err := s.prepareMethod(ctx, f.MFA, u, p, f.Step == gatehouse.StepMFAEnrol, prompt); err != nil {
+		return nil, err
 	}
 	return prompt, s.Store.UpdateLoginFlow(ctx, f)
 }
 
-// ResendEmailCode sends a new email code for the sign-in, at most twice a
-// minute.
+// prepareMethod readies the method of st for a page that checks it, or
+// that enrols it (enrol): a WebAuthn challenge, a new TOTP key, or an
+// email code. The sign-in and the account page both keep st in a stored
+// flow, so that any node can take the next step.
+func (s *Service) prepareMethod(ctx context.Context, st *gatehouse.MFALogin, u *gatehouse.User, p *gatehouse.MFAPolicy, enrol bool, prompt *MFAPrompt) error {
+	switch {
+	case st.Method == gatehouse.MethodWebAuthn:
+		return s.prepareWebAuthn(ctx, st, u, p, enrol, prompt)
+	case st.Method == gatehouse.MethodTOTP && enrol:
+		return s.prepareTOTPEnrolment(ctx, st, u, prompt)
+	case st.Method == gatehouse.MethodEmail:
+		prompt.EmailTo = maskEmail(u.PrimaryEmail)
+		if st.EmailSentAt.IsZero() {
+			return s.sendEmailCode(ctx, st, u, enrol)
+		}
+	}
+	return nil
+}
+
+// ResendEmailCode sends a new email code for the sign-in (or the account
+// page's enrolment), at most twice a minute.
 func (s *Service) ResendEmailCode(ctx context.Context, f *gatehouse.LoginFlow) error {
 	if f.MFA == nil || f.MFA.Method != gatehouse.MethodEmail {
 		return gatehouse.Errorf(gatehouse.EINVALID, "no email code was asked for")
@@ -302,7 +313,7 @@ func (s *Service) ResendEmailCode(ctx context.Context, f *gatehouse.LoginFlow) e
 	if err != nil {
 		return err
 	}
-	if err := s.sendEmailCode(ctx, f, u); err != nil {
+	if err := s.sendEmailCode(ctx, f.MFA, u, f.Step == gatehouse.StepMFAEnrol || f.Step == gatehouse.StepAccountEnrol); err != nil {
 		return err
 	}
 	return s.Store.UpdateLoginFlow(ctx, f)
@@ -333,12 +344,12 @@ func (s *Service) codeKey(ctx context.Context, envID string) ([]byte, error) {
 	return s.environmentKey(ctx, s.Store, envID, "one-time-code-key")
 }
 
-func (s *Service) sendEmailCode(ctx context.Context, f *gatehouse.LoginFlow, u *gatehouse.User) error {
+func (s *Service) sendEmailCode(ctx context.Context, st *gatehouse.MFALogin, u *gatehouse.User, enrol bool) error {
 	purpose := gatehouse.CodeEmailMFA
-	if f.Step == gatehouse.StepMFAEnrol {
+	if enrol {
 		purpose = gatehouse.CodeEmailEnrol
 	}
-	code, err := s.issueCode(ctx, f.EnvironmentID, u, purpose)
+	code, err := s.issueCode(ctx, u.EnvironmentID, u, purpose)
 	if err != nil {
 		return err
 	}
@@ -346,7 +357,7 @@ func (s *Service) sendEmailCode(ctx context.Context, f *gatehouse.LoginFlow, u *
 		"It works once, for "+itoa(int(EmailCodeTTL.Minutes()))+" minutes. If you did not try to sign in, someone may know your password: change it.\n"); err != nil {
 		return err
 	}
-	f.MFA.EmailSentAt = s.now()
+	st.EmailSentAt = s.now()
 	return nil
 }
 
@@ -430,8 +441,8 @@ func (s *Service) passkeyUser(ctx context.Context, u *gatehouse.User) (passkey.U
 	return pu, nil
 }
 
-func (s *Service) prepareWebAuthn(ctx context.Context, f *gatehouse.LoginFlow, u *gatehouse.User, p *gatehouse.MFAPolicy, prompt *MFAPrompt) error {
-	rp, err := s.relyingParty(ctx, f.EnvironmentID)
+func (s *Service) prepareWebAuthn(ctx context.Context, st *gatehouse.MFALogin, u *gatehouse.User, p *gatehouse.MFAPolicy, register bool, prompt *MFAPrompt) error {
+	rp, err := s.relyingParty(ctx, u.EnvironmentID)
 	if err != nil {
 		return err
 	}
@@ -439,25 +450,27 @@ func (s *Service) prepareWebAuthn(ctx context.Context, f *gatehouse.LoginFlow, u
 	if err != nil {
 		return err
 	}
-	if f.Step == gatehouse.StepMFAEnrol {
-		prompt.WebAuthnOptions, f.MFA.WebAuthnSession, err = rp.BeginRegistration(pu, p.UserVerification, "preferred")
+	if register {
+		prompt.WebAuthnOptions, st.WebAuthnSession, err = rp.BeginRegistration(pu, p.UserVerification, "preferred")
 	} else {
-		prompt.WebAuthnOptions, f.MFA.WebAuthnSession, err = rp.BeginLogin(pu, p.UserVerification)
+		prompt.WebAuthnOptions, st.WebAuthnSession, err = rp.BeginLogin(pu, p.UserVerification)
 	}
 	return err
 }
 
 // prepareTOTPEnrolment makes a new, unconfirmed authenticator-app key for
-// the sign-in (one per sign-in: showing the page again shows the same key).
-func (s *Service) prepareTOTPEnrolment(ctx context.Context, f *gatehouse.LoginFlow, u *gatehouse.User, prompt *MFAPrompt) error {
+// the enrolment st (one per enrolment: showing the page again shows the
+// same key).
+func (s *Service) prepareTOTPEnrolment(ctx context.Context, st *gatehouse.MFALogin, u *gatehouse.User, prompt *MFAPrompt) error {
+	envID := u.EnvironmentID
 	var d *gatehouse.MFADevice
-	if f.MFA.EnrolDeviceID != "" {
-		if got, err := s.Store.GetMFADevice(ctx, f.EnvironmentID, f.MFA.EnrolDeviceID); err == nil && got.UserID == u.ID && !got.Confirmed {
+	if st.EnrolDeviceID != "" {
+		if got, err := s.Store.GetMFADevice(ctx, envID, st.EnrolDeviceID); err == nil && got.UserID == u.ID && !got.Confirmed {
 			d = got
 		}
 	}
-	issuer := f.EnvironmentID
-	if e, err := s.ActiveEnvironment(ctx, f.EnvironmentID); err == nil && e.DisplayName != "" {
+	issuer := envID
+	if e, err := s.ActiveEnvironment(ctx, envID); err == nil && e.DisplayName != "" {
 		issuer = e.DisplayName
 	}
 	if d == nil {
@@ -465,17 +478,17 @@ func (s *Service) prepareTOTPEnrolment(ctx context.Context, f *gatehouse.LoginFl
 		if err != nil {
 			return err
 		}
-		d = &gatehouse.MFADevice{EnvironmentID: f.EnvironmentID, ID: gatehouse.NewID(), UserID: u.ID, Type: gatehouse.MethodTOTP,
+		d = &gatehouse.MFADevice{EnvironmentID: envID, ID: gatehouse.NewID(), UserID: u.ID, Type: gatehouse.MethodTOTP,
 			Name: "Authenticator app", CreatedOn: s.now()}
-		if d.Secret, err = s.Keyring.Encrypt(key.Secret, aad(f.EnvironmentID, "mfa-device/"+d.ID)); err != nil {
+		if d.Secret, err = s.Keyring.Encrypt(key.Secret, aad(envID, "mfa-device/"+d.ID)); err != nil {
 			return err
 		}
 		if err := s.Store.CreateMFADevice(ctx, d); err != nil {
 			return err
 		}
-		f.MFA.EnrolDeviceID = d.ID
+		st.EnrolDeviceID = d.ID
 	}
-	secret, err := s.Keyring.Decrypt(d.Secret, aad(f.EnvironmentID, "mfa-device/"+d.ID))
+	secret, err := s.Keyring.Decrypt(d.Secret, aad(envID, "mfa-device/"+d.ID))
 	if err != nil {
 		return err
 	}
@@ -534,7 +547,7 @@ func (s *Service) SubmitMFA(ctx context.Context, actor Actor, f *gatehouse.Login
 	}
 	var checkErr error
 	if enrol {
-		checkErr = s.confirmEnrolment(ctx, f, u, in)
+		checkErr = s.confirmEnrolment(ctx, actor, f.MFA, u, in)
 	} else {
 		checkErr = s.checkSecondFactor(ctx, f, u, in)
 	}
@@ -550,7 +563,7 @@ func (s *Service) SubmitMFA(ctx context.Context, actor Actor, f *gatehouse.Login
 	result := &MFAResult{}
 	if enrol && p.Allows(gatehouse.MethodRecoveryCode) {
 		if n, err := s.Store.CountRecoveryCodes(ctx, f.EnvironmentID, u.ID); err == nil && n == 0 {
-			if result.RecoveryCodes, err = s.newRecoveryCodes(ctx, actor, u); err != nil {
+			if result.RecoveryCodes, err = s.NewRecoveryCodes(ctx, actor, u); err != nil {
 				return nil, err
 			}
 			f.Step = gatehouse.StepRecoveryCodes
@@ -730,20 +743,21 @@ func (s *Service) useWebAuthn(ctx context.Context, f *gatehouse.LoginFlow, u *ga
 	return errWrongFactor
 }
 
-// confirmEnrolment checks the first use of a device being enrolled and
-// keeps it.
-func (s *Service) confirmEnrolment(ctx context.Context, f *gatehouse.LoginFlow, u *gatehouse.User, in MFAInput) error {
+// confirmEnrolment checks the first use of the device that st enrols and
+// keeps it, for the sign-in and the account page alike.
+func (s *Service) confirmEnrolment(ctx context.Context, actor Actor, st *gatehouse.MFALogin, u *gatehouse.User, in MFAInput) error {
+	envID := u.EnvironmentID
 	name := strings.TrimSpace(in.Name)
 	switch in.Method {
 	case gatehouse.MethodTOTP:
-		d, err := s.Store.GetMFADevice(ctx, f.EnvironmentID, f.MFA.EnrolDeviceID)
+		d, err := s.Store.GetMFADevice(ctx, envID, st.EnrolDeviceID)
 		if err != nil || d.UserID != u.ID || d.Confirmed {
 			return gatehouse.Errorf(gatehouse.EINVALID, "this enrolment is out of date: start again")
 		}
 		if err := s.useTOTP(ctx, d, in.Code); err != nil {
 			return err
 		}
-		d, err = s.Store.GetMFADevice(ctx, f.EnvironmentID, d.ID)
+		d, err = s.Store.GetMFADevice(ctx, envID, d.ID)
 		if err != nil {
 			return err
 		}
@@ -754,16 +768,16 @@ func (s *Service) confirmEnrolment(ctx context.Context, f *gatehouse.LoginFlow, 
 		if err := gatehouse.ValidateDeviceName(d.Name); err != nil {
 			return err
 		}
-		return s.keepDevice(ctx, f, d)
+		return s.keepDevice(ctx, actor, st, d)
 	case gatehouse.MethodEmail:
-		if err := s.useCode(ctx, f.EnvironmentID, u.ID, gatehouse.CodeEmailEnrol, in.Code); err != nil {
+		if err := s.useCode(ctx, envID, u.ID, gatehouse.CodeEmailEnrol, in.Code); err != nil {
 			return err
 		}
 		now := s.now()
-		return s.keepDevice(ctx, f, &gatehouse.MFADevice{EnvironmentID: f.EnvironmentID, ID: gatehouse.NewID(), UserID: u.ID,
+		return s.keepDevice(ctx, actor, st, &gatehouse.MFADevice{EnvironmentID: envID, ID: gatehouse.NewID(), UserID: u.ID,
 			Type: gatehouse.MethodEmail, Name: maskEmail(u.PrimaryEmail), CreatedOn: now, LastUsedOn: &now, Confirmed: true})
 	case gatehouse.MethodWebAuthn:
-		rp, err := s.relyingParty(ctx, f.EnvironmentID)
+		rp, err := s.relyingParty(ctx, envID)
 		if err != nil {
 			return err
 		}
@@ -771,8 +785,8 @@ func (s *Service) confirmEnrolment(ctx context.Context, f *gatehouse.LoginFlow, 
 		if err != nil {
 			return err
 		}
-		session := f.MFA.WebAuthnSession
-		f.MFA.WebAuthnSession = nil
+		session := st.WebAuthnSession
+		st.WebAuthnSession = nil
 		if len(session) == 0 {
 			return errWrongFactor
 		}
@@ -787,7 +801,7 @@ func (s *Service) confirmEnrolment(ctx context.Context, f *gatehouse.LoginFlow, 
 			return err
 		}
 		now := s.now()
-		err = s.keepDevice(ctx, f, &gatehouse.MFADevice{EnvironmentID: f.EnvironmentID, ID: gatehouse.NewID(), UserID: u.ID,
+		err = s.keepDevice(ctx, actor, st, &gatehouse.MFADevice{EnvironmentID: envID, ID: gatehouse.NewID(), UserID: u.ID,
 			Type: gatehouse.MethodWebAuthn, Name: name, CreatedOn: now, LastUsedOn: &now, Confirmed: true, Credential: cred.Data,
 			CredentialID: cred.ID, Counter: int64(cred.SignCount)})
 		if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
@@ -798,7 +812,7 @@ func (s *Service) confirmEnrolment(ctx context.Context, f *gatehouse.LoginFlow, 
 	return gatehouse.Errorf(gatehouse.EINVALID, "unknown method")
 }
 
-func (s *Service) keepDevice(ctx context.Context, f *gatehouse.LoginFlow, d *gatehouse.MFADevice) error {
+func (s *Service) keepDevice(ctx context.Context, actor Actor, st *gatehouse.MFALogin, d *gatehouse.MFADevice) error {
 	var err error
 	if _, getErr := s.Store.GetMFADevice(ctx, d.EnvironmentID, d.ID); getErr == nil {
 		err = s.Store.UpdateMFADevice(ctx, d)
@@ -808,15 +822,16 @@ func (s *Service) keepDevice(ctx context.Context, f *gatehouse.LoginFlow, d *gat
 	if err != nil {
 		return err
 	}
-	f.MFA.EnrolDeviceID = ""
-	s.record(ctx, s.event(d.EnvironmentID, Actor{Type: gatehouse.ActorUser, ID: d.UserID}, Change{Action: ActionMFAEnrolled,
+	st.EnrolDeviceID = ""
+	actor.Type, actor.ID = gatehouse.ActorUser, d.UserID
+	s.record(ctx, s.event(d.EnvironmentID, actor, Change{Action: ActionMFAEnrolled,
 		TargetType: "USER", TargetID: d.UserID, Details: map[string]string{"device": d.ID, "type": d.Type, "name": d.Name}}))
 	return nil
 }
 
-// newRecoveryCodes replaces a user's recovery codes and returns the new
+// NewRecoveryCodes replaces a user's recovery codes and returns the new
 // ones, to be shown once.
-func (s *Service) newRecoveryCodes(ctx context.Context, actor Actor, u *gatehouse.User) ([]string, error) {
+func (s *Service) NewRecoveryCodes(ctx context.Context, actor Actor, u *gatehouse.User) ([]string, error) {
 	key, err := s.codeKey(ctx, u.EnvironmentID)
 	if err != nil {
 		return nil, err

@@ -425,6 +425,10 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, envID, id, newPa
 		if err := r.DeleteUserSessions(ctx, envID, id, now); err != nil {
 			return nil, err
 		}
+		// Codes sent before the change (a password reset's) stop working.
+		if err := r.DeleteOneTimeCodes(ctx, envID, id); err != nil {
+			return nil, err
+		}
 		return map[string]string{"forceChange": boolText(forceChange)}, r.AddPasswordHistory(ctx, envID, id, hash, now)
 	})
 }
@@ -495,6 +499,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, actor Actor, envID, id,
 		now := s.now()
 		u.PasswordHash, u.PasswordChangedOn, u.PasswordState = hash, &now, gatehouse.PasswordOK
 		if err := r.DeleteUserSessions(ctx, envID, id, now); err != nil {
+			return nil, err
+		}
+		if err := r.DeleteOneTimeCodes(ctx, envID, id); err != nil {
 			return nil, err
 		}
 		return nil, r.AddPasswordHistory(ctx, envID, id, hash, now)
