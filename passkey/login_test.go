@@ -235,7 +235,7 @@ func TestUserVerificationPolicy(t *testing.T) {
 			if err != nil {
 				// Log in with a credential registered with verification.
 				a.uv = true
-				c = register(t, rp, a, &u)
+				register(t, rp, a, &u)
 				a.uv = tt.verified
 			} else {
 				u.Credentials = append(u.Credentials, c)
