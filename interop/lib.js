@@ -1,12 +1,14 @@
 // Helpers shared by the interop tests (oidc.test.js, federation.test.js,
-// peers.test.js) and the peer identity providers in peers/: running the
-// gatehouse binary, free ports, the relying party's own endpoints, process
-// lifetimes, throw-away certificates and screenshots.
+// peers.test.js, mfa.test.js) and the peer identity providers in peers/:
+// running the gatehouse binary, free ports, the relying party's own
+// endpoints, process lifetimes, throw-away certificates, screenshots, TOTP
+// codes and mailpit.
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -163,4 +165,145 @@ export function decodeJWT(jwt) {
   const parts = String(jwt).split('.');
   assert.equal(parts.length, 3, 'a compact JWS');
   return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+}
+
+// ---- Second factors: TOTP codes (RFC 6238) and mail read back from mailpit.
+
+// base32Decode decodes RFC 4648 base32 as authenticator apps take it:
+// case, spaces and padding do not matter.
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const clean = String(text).toUpperCase().replace(/[\s=]/g, '');
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of clean) {
+    const i = alphabet.indexOf(c);
+    if (i < 0) throw new Error(`not base32: ${JSON.stringify(text)}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+export const TOTP_PERIOD = 30;
+
+// totpStep is the RFC 6238 time step of a moment (ms since the epoch).
+export function totpStep(ms = Date.now()) {
+  return Math.floor(ms / 1000 / TOTP_PERIOD);
+}
+
+// hotp is the RFC 4226 code of a counter: HMAC-SHA-1, dynamic truncation,
+// six digits (what Gatehouse's authenticator-app keys use).
+export function hotp(secret, counter, digits = 6) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const mac = createHmac('sha1', secret).update(msg).digest();
+  const off = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 10 ** digits;
+  return String(n).padStart(digits, '0');
+}
+
+// Authenticator is an authenticator app holding one key: next() answers a
+// code of a time step later than any it gave before (a step is accepted
+// once), waiting for the clock when the server's ±1 step would not
+// accept it yet.
+export class Authenticator {
+  constructor(secret) {
+    this.secret = secret;
+    this.last = -Infinity;
+  }
+
+  async next() {
+    let now = totpStep();
+    const step = Math.max(this.last + 1, now);
+    while (step > now + 1) {
+      await sleep(((now + 1) * TOTP_PERIOD * 1000) - Date.now() + 50);
+      now = totpStep();
+    }
+    this.last = step;
+    return hotp(this.secret, step);
+  }
+
+  // wrong is a code that no step around now accepts.
+  wrong() {
+    const now = totpStep();
+    const valid = new Set([-1, 0, 1, 2].map((d) => hotp(this.secret, now + d)));
+    for (let n = 123456; ; n = (n + 7919) % 1_000_000) {
+      const c = String(n).padStart(6, '0');
+      if (!valid.has(c)) return c;
+    }
+  }
+}
+
+// mailpitBinary runs scripts/ensure-mailpit.sh (quick when the pinned
+// mailpit is already installed) and answers the binary's path; MAILPIT
+// overrides.
+export async function mailpitBinary() {
+  if (process.env.MAILPIT) return process.env.MAILPIT;
+  const script = new URL('../scripts/ensure-mailpit.sh', import.meta.url);
+  const { stdout } = await promisify(execFile)('bash', [script.pathname], { timeout: 300_000 });
+  return stdout.trim().split('\n').pop();
+}
+
+// startMailpit runs mailpit on free loopback ports with its database in
+// dir. It answers smtpURL for Gatehouse's smtp-url, and next(to), which
+// waits for a message to that address that next() has not answered before
+// and answers it as mailpit's API gives it (From, To, Subject, Text, …).
+export async function startMailpit(dir, logFile) {
+  const bin = await mailpitBinary();
+  const smtpPort = await freePort(), httpPort = await freePort();
+  const log = logFile ? await open(logFile, 'w') : null;
+  const child = spawn(bin, ['--disable-version-check', '--smtp', `127.0.0.1:${smtpPort}`, '--listen', `127.0.0.1:${httpPort}`,
+    '--database', path.join(dir, 'mailpit.db')], { stdio: ['ignore', log?.fd ?? 'ignore', log?.fd ?? 'ignore'] });
+  await log?.close();
+  const api = `http://127.0.0.1:${httpPort}`;
+  const getJSON = async (pathname) => {
+    const r = await fetch(api + pathname, { signal: AbortSignal.timeout(5000) });
+    if (!r.ok) throw new Error(`mailpit GET ${pathname}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`mailpit exited with ${child.exitCode}${logFile ? `; see ${logFile}` : ''}`);
+    try {
+      const r = await fetch(`${api}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) {
+        const s = net.connect(smtpPort, '127.0.0.1');
+        await once(s, 'connect');
+        s.destroy();
+        break;
+      }
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error('mailpit did not answer within 20 s');
+    await sleep(100);
+  }
+  const seen = new Set();
+  return {
+    api, child, smtpURL: `smtp://127.0.0.1:${smtpPort}`,
+    // list is the newest messages, newest first.
+    async list() {
+      return (await getJSON('/api/v1/messages?limit=100')).messages ?? [];
+    },
+    async next(to, { timeout = STEP_TIMEOUT } = {}) {
+      const until = Date.now() + timeout;
+      for (;;) {
+        const fresh = (await this.list()).filter((m) => !seen.has(m.ID)
+          && m.To?.some((a) => a.Address.toLowerCase() === to.toLowerCase()));
+        if (fresh.length > 0) {
+          for (const m of fresh) seen.add(m.ID);
+          return getJSON(`/api/v1/message/${encodeURIComponent(fresh[0].ID)}`);
+        }
+        if (Date.now() > until) {
+          const all = (await this.list()).map((m) => `to ${m.To?.map((a) => a.Address).join(',')} "${m.Subject}"`);
+          throw new Error(`no new message to ${to} within ${timeout} ms; mailpit has: ${all.join('; ') || 'nothing'}`);
+        }
+        await sleep(100);
+      }
+    },
+    close: () => stopProcess(child),
+  };
 }

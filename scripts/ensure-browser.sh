@@ -3,6 +3,7 @@
 # Chromium from Debian's `chromium` package at /usr/bin/chromium, installed
 # as root when it is missing (never a browser build of Playwright's own),
 # SimpleSAMLphp for the federation test (scripts/ensure-simplesamlphp.sh),
+# mailpit for the MFA and password-reset test (scripts/ensure-mailpit.sh),
 # and the tests' npm packages installed from the committed lockfile. Quiet
 # when everything is already present.
 set -euo pipefail
@@ -33,6 +34,10 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 
 bash scripts/ensure-simplesamlphp.sh
+
+# ensure-mailpit.sh prints mailpit's path; mfa.test.js runs it again to
+# find the binary, quickly once it is installed.
+bash scripts/ensure-mailpit.sh >/dev/null
 
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm is not installed: the interop test needs Node.js 20 or later with npm" >&2

@@ -64,7 +64,8 @@ func (s *Server) submitMFA(w http.ResponseWriter, r *http.Request, f *gatehouse.
 	case errors.As(err, new(*service.Refusal)):
 		s.federationError(w, r, err)
 	case code == gatehouse.ETOOMANY:
-		s.showMFA(w, r, http.StatusTooManyRequests, f, secret, "Too many wrong codes: your second factor is blocked for a while.")
+		// The page itself says until when.
+		s.showMFA(w, r, http.StatusTooManyRequests, f, secret, "")
 	case code == gatehouse.EUNAUTHORIZED || code == gatehouse.EINVALID:
 		s.showMFA(w, r, http.StatusOK, f, secret, gatehouse.ErrorMessage(err))
 	case code == gatehouse.EUNAVAILABLE:

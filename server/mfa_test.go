@@ -336,3 +336,63 @@ func TestWhoIsAskedForMFA(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestForeignAndExpiredCodes: a recovery or email code is the user's own,
+// in their own environment, and only while it lives.
+func TestForeignAndExpiredCodes(t *testing.T) {
+	pol := gatehouse.DefaultMFAPolicy()
+	pol.Enabled, pol.AllowedMethods = true, []string{gatehouse.MethodEmail, gatehouse.MethodRecoveryCode, gatehouse.MethodTOTP}
+	f := newMFAFixture(t, pol)
+	mp := withMailpit(t, f.h)
+	ctx := context.Background()
+	other, err := f.h.svc.CreateUser(ctx, service.OperatorActor(), "acme", service.NewUser{User: gatehouse.User{Username: "noah@acme.example",
+		PrimaryEmail: "noah@acme.example"}, Password: mfaPassword, KeepPassword: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirCodes, err := f.h.svc.NewRecoveryCodes(ctx, service.OperatorActor(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mia enrols email and keeps her recovery codes.
+	b := newBrowser(t, f.h)
+	loginURL, _ := f.password(t, b)
+	enrol := b.do("GET", loginURL+"?method=EMAIL", nil)
+	code := mfaCode.FindStringSubmatch(mp.WaitFor(t, f.user.PrimaryEmail, 5*time.Second).Text)
+	kept := b.submit(loginURL, enrol, "method", "EMAIL", "code", code[1])
+	f.amr(t, b.submit(loginURL, kept))
+
+	// Noah's recovery code does nothing for Mia.
+	b = newBrowser(t, f.h)
+	loginURL, _ = f.password(t, b)
+	page := b.do("GET", loginURL+"?method=RECOVERY_CODE", nil)
+	if p := b.submit(loginURL, page, "method", "RECOVERY_CODE", "code", theirCodes[0]); !strings.Contains(p.body, "not right") {
+		t.Fatalf("another user's recovery code: %d\n%s", p.status, p.body)
+	}
+	// An email code sent to Noah does nothing for Mia. (Her sign-in sent
+	// her a code when it asked for her second factor.)
+	page = b.do("GET", loginURL+"?method=EMAIL", nil)
+	mine := mfaCode.FindStringSubmatch(mp.WaitFor(t, f.user.PrimaryEmail, 5*time.Second).Text)
+	nb := newBrowser(t, f.h)
+	noahURL := func() string {
+		_, challenge := pkcePair()
+		u := nb.do("GET", authorizeURL(f.web.ClientID, f.redirect, challenge), nil).header.Get("Location")
+		nb.submit(u, nb.do("GET", u, nil), "username", other.Username)
+		nb.submit(u, nb.do("GET", u, nil), "password", mfaPassword)
+		return u
+	}()
+	noahEnrol := nb.do("GET", noahURL+"?method=EMAIL", nil)
+	theirs := mfaCode.FindStringSubmatch(mp.WaitFor(t, other.PrimaryEmail, 5*time.Second).Text)
+	if p := b.submit(loginURL, page, "method", "EMAIL", "code", theirs[1]); theirs[1] != mine[1] && !strings.Contains(p.body, "not right") {
+		t.Fatalf("another user's email code: %d\n%s", p.status, p.body)
+	}
+	if p := nb.submit(noahURL, noahEnrol, "method", "EMAIL", "code", mine[1]); mine[1] != theirs[1] && !strings.Contains(p.body, "not right") {
+		t.Fatalf("Mia's email code for Noah: %d\n%s", p.status, p.body)
+	}
+	// Expired: ten minutes on, Mia's own code fails.
+	f.h.svc.Now = func() time.Time { return time.Now().Add(service.EmailCodeTTL + time.Minute) }
+	defer func() { f.h.svc.Now = nil }()
+	if p := b.submit(loginURL, page, "method", "EMAIL", "code", mine[1]); !strings.Contains(p.body, "not right") && p.status != http.StatusNotFound {
+		t.Fatalf("an expired email code: %d\n%s", p.status, p.body)
+	}
+}

@@ -307,7 +307,7 @@ func (s *Service) ResendEmailCode(ctx context.Context, f *gatehouse.LoginFlow) e
 		return gatehouse.Errorf(gatehouse.EINVALID, "no email code was asked for")
 	}
 	if s.now().Sub(f.MFA.EmailSentAt) < emailResendAfter {
-		return gatehouse.Errorf(gatehouse.ETOOMANY, "a code was sent a moment ago: wait half a minute before asking for another")
+		return gatehouse.Errorf(gatehouse.ETOOMANY, "A code was sent a moment ago: wait half a minute before asking for another.")
 	}
 	u, _, err := s.flowUser(ctx, f)
 	if err != nil {

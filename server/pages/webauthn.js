@@ -230,9 +230,14 @@
     run();
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", run);
-  } else {
-    run();
+  // Signing in starts at once: the key is what the page is for. Enrolling
+  // waits for the button, so that the user can name the key first, or
+  // choose another method.
+  if (form.dataset.mode === "get") {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", run);
+    } else {
+      run();
+    }
   }
 })();
