@@ -513,3 +513,36 @@ func TestForgedAnswersAreLimited(t *testing.T) {
 		t.Fatalf("%d refusals audited for %d checked answers", len(events), statuses[http.StatusNotFound])
 	}
 }
+
+// TestFederatedMFA: the environment's MFA policy leaves corporate users to
+// their IdP's own MFA, unless the IdP is configured to require it here too.
+func TestFederatedMFA(t *testing.T) {
+	f := newFederation(t)
+	ctx := context.Background()
+	pol := gatehouse.DefaultMFAPolicy()
+	pol.Enabled, pol.AllowedMethods = true, []string{gatehouse.MethodTOTP}
+	if _, err := f.h.svc.SetMFAPolicy(ctx, service.OperatorActor(), "acme", pol); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, f.h)
+	_, upstream := f.signIn(t, b, "alice@corp.example")
+	_, done := f.callback(b, f.idp.ID, answer(upstream, "sub", "s-alice", "username", "alice@corp.example", "amr", "pwd mfa"))
+	if idClaims, _ := f.tokens(t, f.code(t, done)); idClaims["sub"] != f.alice.ID {
+		t.Fatalf("a corporate user was held for Gatehouse's MFA: %v", idClaims)
+	}
+	if _, err := f.h.svc.UpdateIdentityProvider(ctx, service.OperatorActor(), "acme", f.idp.ID, func(p *gatehouse.IdentityProvider) error {
+		p.MFARequired = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b = newBrowser(t, f.h)
+	loginURL, upstream := f.signIn(t, b, "alice@corp.example")
+	accepted, next := f.callback(b, f.idp.ID, answer(upstream, "sub", "s-alice", "username", "alice@corp.example"))
+	if accepted.status != http.StatusSeeOther || next.status != http.StatusSeeOther || next.header.Get("Location") != loginURL {
+		t.Fatalf("after the IdP with mfaRequired: %d then %d %s", accepted.status, next.status, next.header.Get("Location"))
+	}
+	if p := b.do("GET", loginURL, nil); !strings.Contains(p.body, "Set up a second factor") {
+		t.Fatalf("an IdP that requires MFA here: no enrolment\n%s", p.body)
+	}
+}

@@ -73,11 +73,15 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, status int, f 
 		s.sendUpstream(w, r, f)
 	case gatehouse.StepUpstreamDone:
 		result, err := s.svc.CompleteUpstream(r.Context(), actorOf(r, gatehouse.ActorUser, f.Username), f)
-		if err != nil {
+		switch {
+		case err != nil:
 			s.federationError(w, r, err)
-			return
+		case result == nil:
+			// The IdP requires a second factor here too: on to that step.
+			http.Redirect(w, r, "/"+f.EnvironmentID+"/login/"+f.ID, http.StatusSeeOther)
+		default:
+			s.signedIn(w, r, f, result)
 		}
-		s.signedIn(w, r, f, result)
 	}
 }
 
