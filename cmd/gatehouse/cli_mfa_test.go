@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/mail/mailpittest"
 	"github.com/gatehouse/gatehouse/service"
 )
 
@@ -63,4 +64,22 @@ func TestCLIUserMFA(t *testing.T) {
 	if seen[service.ActionMFADeviceRemoved] != 1 || seen[service.ActionMFABypassSet] != 2 || seen[service.ActionUserUnlocked] != 1 {
 		t.Fatalf("audit: %v", seen)
 	}
+}
+
+// TestCLISendReset: an operator emails a user a reset code through the
+// configured SMTP server; without one the command says so.
+func TestCLISendReset(t *testing.T) {
+	dir := t.TempDir()
+	mp := mailpittest.Start(t)
+	mustGH(t, dir, nil, "env", "create", "acme")
+	mustGH(t, dir, nil, "user", "create", "mia@acme.example", "--env", "acme", "--email", "mia@acme.example")
+	mustGH(t, dir, nil, "user", "create", "noemail", "--env", "acme")
+	wantFail(t, gh(t, dir, nil, "user", "send-reset", "mia@acme.example", "--env", "acme"), 1, "email is not set up")
+	smtp := []string{"GATEHOUSE_SMTP_URL=" + mp.SMTPURL, "GATEHOUSE_SMTP_FROM=signin@acme.example"}
+	wantFail(t, gh(t, dir, []string{"GATEHOUSE_SMTP_URL=" + mp.SMTPURL}, "user", "send-reset", "mia@acme.example", "--env", "acme"), 2, "smtp-from")
+	mustGH(t, dir, smtp, "user", "send-reset", "mia@acme.example", "--env", "acme")
+	if m := mp.WaitFor(t, "mia@acme.example", 5*time.Second); m.Subject != "Reset your password" || !strings.Contains(m.Text, "Your code is ") {
+		t.Fatalf("reset email %q:\n%s", m.Subject, m.Text)
+	}
+	wantFail(t, gh(t, dir, smtp, "user", "send-reset", "noemail", "--env", "acme"), 1, "no email address")
 }

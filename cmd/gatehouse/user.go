@@ -24,7 +24,7 @@ func newUserCmd() *cobra.Command {
 	cmd.AddCommand(userCreateCmd(), userListCmd(), userGetCmd(), userUpdateCmd(),
 		userStatusCmd("disable", gatehouse.UserInactive, "Disable a user: no sign-in, every token of theirs stops working"),
 		userStatusCmd("enable", gatehouse.UserActive, "Enable a disabled user"),
-		userSetPasswordCmd(), userUnlockCmd(), userForceChangeCmd(), userDeleteCmd(), userMFACmd())
+		userSetPasswordCmd(), userUnlockCmd(), userForceChangeCmd(), userDeleteCmd(), userMFACmd(), userSendResetCmd())
 	return cmd
 }
 

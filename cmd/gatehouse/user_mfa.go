@@ -133,3 +133,21 @@ func userMFABypassCmd() *cobra.Command {
 	storeFlags(cmd, false)
 	return cmd
 }
+
+// userSendResetCmd is `gatehouse user send-reset`: an administrator emails a
+// user a code to choose a new password with (needs smtp-url).
+func userSendResetCmd() *cobra.Command {
+	return envObjectCmd("send-reset ID|USERNAME --env ENV", "Email a user a code to choose a new password (needs smtp-url and smtp-from)", "ID or USERNAME",
+		func(cmd *cobra.Command, a *app, env, ref string) error {
+			u, err := findUser(cmd.Context(), a, env, ref)
+			if err != nil {
+				return err
+			}
+			if err := a.svc.SendPasswordResetFor(cmd.Context(), service.OperatorActor(), env, u.ID); err != nil {
+				return err
+			}
+			return printOut(cmd, map[string]string{"sent": u.PrimaryEmail}, func(w io.Writer) {
+				fmt.Fprintf(w, "Sent %s a password reset code at %s.\n", u.Username, u.PrimaryEmail)
+			})
+		})
+}
