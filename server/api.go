@@ -83,6 +83,20 @@ func (s *Server) authorize(r *http.Request, a access) (*principal, error) {
 	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "a bearer access token of this environment is required")
 	}
+	p, err := s.principalOf(r, envID, raw)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(a.roles, p.has) {
+		return nil, gatehouse.Errorf(gatehouse.EFORBIDDEN, "this needs one of the roles %s", strings.Join(a.roles, ", "))
+	}
+	return p, nil
+}
+
+// principalOf authenticates an access token of the environment and reads
+// its subject's administrator roles as they are now: for the API (a bearer
+// token) and the console (its session cookie holds one).
+func (s *Server) principalOf(r *http.Request, envID, raw string) (*principal, error) {
 	claims, err := s.svc.VerifyAccessToken(r.Context(), envID, raw)
 	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED {
 		s.svc.RecordBearerFailure(r.Context(), envID, actorOf(r, gatehouse.ActorAnonymous, ""), r.Method+" "+r.URL.Path)
@@ -94,9 +108,6 @@ func (s *Server) authorize(r *http.Request, a access) (*principal, error) {
 	p.actor = actorOf(r, claims.SubjectType, claims.Subject)
 	if p.roles, err = s.svc.CurrentAdminRoles(r.Context(), envID, claims); err != nil {
 		return nil, err
-	}
-	if !slices.ContainsFunc(a.roles, p.has) {
-		return nil, gatehouse.Errorf(gatehouse.EFORBIDDEN, "this needs one of the roles %s", strings.Join(a.roles, ", "))
 	}
 	return p, nil
 }

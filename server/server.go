@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -23,13 +24,15 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	mux     *http.ServeMux
-	grants  map[string]grant
-	trusted []netip.Prefix
+	// consoleMux routes /console/….
+	consoleMux *http.ServeMux
+	grants     map[string]grant
+	trusted    []netip.Prefix
 }
 
 // New returns the HTTP handler of a Gatehouse node.
 func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
-	s := &Server{svc: svc, store: svc.Store, log: log, metrics: metrics, mux: http.NewServeMux()}
+	s := &Server{svc: svc, store: svc.Store, log: log, metrics: metrics, mux: http.NewServeMux(), consoleMux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metrics.Handler())
@@ -62,6 +65,7 @@ func New(svc *service.Service, log *slog.Logger, metrics *Metrics) *Server {
 	s.mux.HandleFunc("GET /{env}/oauth2/logout", s.logout)
 	s.mux.HandleFunc("POST /{env}/oauth2/logout", s.logout)
 	s.mountAccount()
+	s.mountConsole()
 	s.mountAPI()
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	return s
@@ -97,11 +101,19 @@ func (p *headerProbe) WriteHeader(status int)      { p.status = status }
 // metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := s.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, pattern := s.mux.Handler(r); pattern == "" {
+		// The console has a router of its own: its paths would clash with
+		// the environments' (/{env}/login/{flow} and /console/{env}/callback
+		// both match /console/login/callback), and "console" is a reserved
+		// environment id.
+		mux := s.mux
+		if strings.HasPrefix(r.URL.Path, "/console/") || r.URL.Path == "/console" {
+			mux = s.consoleMux
+		}
+		if h, pattern := mux.Handler(r); pattern == "" {
 			s.unrouted(w, r, h)
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	}))
 	if len(s.trusted) > 0 {
 		r.RemoteAddr = s.clientAddr(r)

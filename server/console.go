@@ -1,0 +1,235 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
+)
+
+// The console's cookies: its session (an access token of the environment,
+// issued to the console application) and a sign-in in progress (state and
+// PKCE verifier). Both are scoped to /console/{env}/.
+const (
+	consoleCookie      = "gh_console"
+	consoleLoginCookie = "gh_console_login"
+)
+
+//go:embed console
+var consoleFiles embed.FS
+
+var consoleTemplates = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when": func(t *time.Time) string {
+			if t == nil {
+				return "never"
+			}
+			return t.UTC().Format("2 Jan 2006 15:04 UTC")
+		},
+		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"list": func(v ...string) []string { return v },
+	}
+	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFiles, "console/layout.html"))
+	out := map[string]*template.Template{}
+	for _, name := range []string{"users", "user", "user-new", "denied"} {
+		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFiles, "console/"+name+".html"))
+	}
+	return out
+}()
+
+// consolePage is what every console page shows.
+type consolePage struct {
+	Env, EnvName, Title, Section string
+	Admin                        string
+	Roles                        []string
+	CanWrite                     bool
+	CSRF                         string
+	Error, Notice                string
+	Data                         any
+}
+
+// console is the signed-in administrator of a console request.
+type console struct {
+	*principal
+	token string
+}
+
+func (c *console) page(title, section string, data any) consolePage {
+	return consolePage{Env: c.envID, Title: title, Section: section, Admin: c.claims.Username, Roles: c.roles,
+		CanWrite: c.has(gatehouse.RoleEnvironmentAdmin) || c.has(gatehouse.RoleUserAdmin), CSRF: consoleCSRF(c.token), Data: data}
+}
+
+func consoleCSRF(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("console-csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// mountConsole registers /console/{env}/….
+func (s *Server) mountConsole() {
+	s.consoleMux.HandleFunc("GET /console/{env}/callback", s.consoleCallback)
+	s.consoleMux.HandleFunc("GET /console/{env}/assets/console.css", s.consoleCSS)
+	s.consoleMux.HandleFunc("GET /console/{env}/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/"+r.PathValue("env")+"/users", http.StatusSeeOther)
+	})
+	s.consoleMux.HandleFunc("GET /console/{env}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/"+r.PathValue("env")+"/users", http.StatusSeeOther)
+	})
+	s.consoleMux.HandleFunc("POST /console/{env}/signout", s.consoleSignOut)
+	s.consoleRoute("GET /console/{env}/users", usersRead, s.consoleUsers)
+	s.consoleRoute("GET /console/{env}/users/new", usersWrite, s.consoleNewUser)
+	s.consoleRoute("POST /console/{env}/users/new", usersWrite, s.consoleCreateUser)
+	s.consoleRoute("GET /console/{env}/users/{id}", usersRead, s.consoleUser)
+	s.consoleRoute("POST /console/{env}/users/{id}/{action}", usersWrite, s.consoleUserAction)
+}
+
+// consoleRoute registers a console page that needs a signed-in
+// administrator with one of the access level's roles, checked against the
+// roles held now; POSTs also need the session's CSRF token.
+func (s *Server) consoleRoute(pattern string, a access, handle func(http.ResponseWriter, *http.Request, *console)) {
+	s.consoleMux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		envID := r.PathValue("env")
+		consoleHeaders(w)
+		if _, err := s.svc.ActiveEnvironment(r.Context(), envID); err != nil || envID == "" {
+			http.NotFound(w, r)
+			return
+		}
+		token := cookieValue(r, consoleCookie)
+		var p *principal
+		var err error
+		if token != "" {
+			p, err = s.principalOf(r, envID, token)
+		}
+		if token == "" || err != nil || p.claims.SubjectType != gatehouse.ActorUser || p.claims.ClientID != service.ConsoleClientID {
+			if r.Method != http.MethodGet {
+				http.Redirect(w, r, "/console/"+envID+"/users", http.StatusSeeOther)
+				return
+			}
+			s.consoleSignIn(w, r, envID)
+			return
+		}
+		c := &console{principal: p, token: token}
+		if len(p.roles) == 0 || !slices.ContainsFunc(a.roles, p.has) {
+			s.renderConsole(w, r, http.StatusForbidden, "denied", c.page("Not allowed", "", a.roles))
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if r.ParseForm() != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(consoleCSRF(token))) {
+				http.Error(w, "This form was not sent by the console: reload the page and try again.", http.StatusForbidden)
+				return
+			}
+		}
+		handle(w, r, c)
+	})
+}
+
+// consoleHeaders are the console's security headers: no framing, no inline
+// code, forms only to itself.
+func consoleHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// consoleSignIn sends the browser to the environment's sign-in, as the
+// console application, with PKCE; it comes back to consoleCallback.
+func (s *Server) consoleSignIn(w http.ResponseWriter, r *http.Request, envID string) {
+	if _, err := s.svc.ConsoleApplication(r.Context(), envID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	state, verifier := service.RandomToken(), service.RandomToken()
+	back := r.URL.Path
+	if r.URL.RawQuery != "" {
+		back += "?" + r.URL.RawQuery
+	}
+	s.setCookie(w, consoleLoginCookie, state+"."+verifier+"."+base64.RawURLEncoding.EncodeToString([]byte(back)), "/console/"+envID+"/", 600)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {service.ConsoleClientID}, "redirect_uri": {s.svc.ConsoleRedirectURI(envID)},
+		"scope": {"openid profile"}, "state": {state}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"}}
+	http.Redirect(w, r, "/"+envID+"/oauth2/authorize?"+q.Encode(), http.StatusSeeOther)
+}
+
+// consoleCallback takes the code of a console sign-in, exchanges it inside
+// the server, and keeps the access token as the console's session.
+func (s *Server) consoleCallback(w http.ResponseWriter, r *http.Request) {
+	envID := r.PathValue("env")
+	consoleHeaders(w)
+	parts := strings.Split(cookieValue(r, consoleLoginCookie), ".")
+	q := r.URL.Query()
+	s.setCookie(w, consoleLoginCookie, "", "/console/"+envID+"/", -1)
+	if len(parts) != 3 || q.Get("state") == "" || !hmac.Equal([]byte(parts[0]), []byte(q.Get("state"))) {
+		s.message(w, r, http.StatusBadRequest, "Sign-in expired", "This console sign-in was not started in this browser, or has expired. Open the console again.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		s.message(w, r, http.StatusForbidden, "Sign-in refused", "The sign-in did not finish ("+truncate(e, 60)+"). Open the console again.")
+		return
+	}
+	app, err := s.svc.ConsoleApplication(r.Context(), envID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tokens, err := s.svc.ExchangeCode(r.Context(), actorOf(r, gatehouse.ActorApplication, service.ConsoleClientID), envID, app,
+		q.Get("code"), s.svc.ConsoleRedirectURI(envID), parts[1])
+	if err != nil {
+		s.message(w, r, http.StatusBadRequest, "Sign-in expired", "This console sign-in could not be finished. Open the console again.")
+		return
+	}
+	s.setCookie(w, consoleCookie, tokens.AccessToken, "/console/"+envID+"/", tokens.ExpiresIn)
+	back, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	target := string(back)
+	if !strings.HasPrefix(target, "/console/"+envID+"/") || strings.ContainsAny(target, "\\\r\n") || strings.HasPrefix(target, "//") {
+		target = "/console/" + envID + "/users"
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// consoleSignOut ends the console's session and then the environment's.
+func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) {
+	envID := r.PathValue("env")
+	token := cookieValue(r, consoleCookie)
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if token == "" || r.ParseForm() != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(consoleCSRF(token))) {
+		http.Redirect(w, r, "/console/"+envID+"/users", http.StatusSeeOther)
+		return
+	}
+	s.setCookie(w, consoleCookie, "", "/console/"+envID+"/", -1)
+	http.Redirect(w, r, "/"+envID+"/oauth2/logout", http.StatusSeeOther)
+}
+
+func (s *Server) consoleCSS(w http.ResponseWriter, r *http.Request) {
+	body, _ := consoleFiles.ReadFile("console/console.css")
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(body)
+}
+
+func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
+	if e, err := s.svc.ActiveEnvironment(r.Context(), p.Env); err == nil {
+		p.EnvName = e.DisplayName
+	}
+	if p.EnvName == "" {
+		p.EnvName = p.Env
+	}
+	consoleHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := consoleTemplates[name].ExecuteTemplate(w, "layout", p); err != nil {
+		s.log.ErrorContext(r.Context(), "rendering a console page", "page", name, "err", err)
+	}
+}
