@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,21 +41,41 @@ var consoleTemplates = func() map[string]*template.Template {
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFiles, "console/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"users", "user", "user-new", "denied"} {
-		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFiles, "console/"+name+".html"))
+	pages, _ := fs.Glob(consoleFiles, "console/*.html")
+	for _, file := range pages {
+		name := strings.TrimSuffix(strings.TrimPrefix(file, "console/"), ".html")
+		if name != "layout" {
+			out[name] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFiles, file))
+		}
 	}
 	return out
 }()
 
+// consoleSection is an entry of the console's navigation.
+type consoleSection struct {
+	Key, Title, Path string
+	// Access is who sees the entry (the pages check again).
+	Access access
+	// SystemOnly sections are the operators' (the system environment).
+	SystemOnly bool
+}
+
+// consoleSections are the console's sections, in the order of its menu.
+var consoleSections = []consoleSection{
+	{Key: "users", Title: "Users", Path: "users", Access: usersRead},
+}
+
 // consolePage is what every console page shows.
 type consolePage struct {
 	Env, EnvName, Title, Section string
-	Admin                        string
-	Roles                        []string
-	CanWrite                     bool
-	CSRF                         string
-	Error, Notice                string
-	Data                         any
+	// Nav is the menu: the sections this administrator may open.
+	Nav           []consoleSection
+	Admin         string
+	Roles         []string
+	CanWrite      bool
+	CSRF          string
+	Error, Notice string
+	Data          any
 }
 
 // console is the signed-in administrator of a console request.
@@ -64,8 +85,14 @@ type console struct {
 }
 
 func (c *console) page(title, section string, data any) consolePage {
-	return consolePage{Env: c.envID, Title: title, Section: section, Admin: c.claims.Username, Roles: c.roles,
+	p := consolePage{Env: c.envID, Title: title, Section: section, Admin: c.claims.Username, Roles: c.roles,
 		CanWrite: c.has(gatehouse.RoleEnvironmentAdmin) || c.has(gatehouse.RoleUserAdmin), CSRF: consoleCSRF(c.token), Data: data}
+	for _, sec := range consoleSections {
+		if slices.ContainsFunc(sec.Access.roles, c.has) && (!sec.SystemOnly || c.envID == gatehouse.SystemEnvironmentID) {
+			p.Nav = append(p.Nav, sec)
+		}
+	}
+	return p
 }
 
 func consoleCSRF(token string) string {
