@@ -105,6 +105,9 @@ var grantsByType = map[string][]string{
 	AppTypeAPIUser: {GrantPassword, GrantRefreshToken, GrantClientCredentials},
 }
 
+// AllowedGrantTypes are the grants an application of a type may be given.
+func AllowedGrantTypes(appType string) []string { return slices.Clone(grantsByType[appType]) }
+
 // KnownScopes are the scopes Gatehouse issues tokens for.
 var KnownScopes = []string{"openid", "profile", "email", "offline_access", "api", "management"}
 

@@ -32,6 +32,7 @@ type Repositories interface {
 	TokenRepository
 	IdentityProviderRepository
 	MFARepository
+	ReportRepository
 }
 
 // EnvironmentRepository stores environments. Deleting one deletes

@@ -138,20 +138,30 @@ func (in *applicationInput) patch() service.ApplicationPatch {
 		SigningAlgorithm: in.SigningAlgorithm, Scopes: in.Scopes}
 }
 
+// newApplication is a new application of a type with a patch's settings;
+// without grant types it gets its type's defaults. The API and the console
+// create applications through it.
+func newApplication(appType string, p service.ApplicationPatch) (gatehouse.Application, error) {
+	app := gatehouse.Application{Type: appType}
+	if p.GrantTypes == nil {
+		grants := gatehouse.DefaultGrantTypes(appType)
+		p.GrantTypes = &grants
+	}
+	err := service.ApplyApplicationPatch(&app, p)
+	return app, err
+}
+
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in applicationInput
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	app := gatehouse.Application{}
+	appType := ""
 	if in.Type != nil {
-		app.Type = *in.Type
+		appType = *in.Type
 	}
-	if in.GrantTypes == nil {
-		in.GrantTypes = &[]string{}
-		*in.GrantTypes = gatehouse.DefaultGrantTypes(app.Type)
-	}
-	if err := service.ApplyApplicationPatch(&app, in.patch()); err != nil {
+	app, err := newApplication(appType, in.patch())
+	if err != nil {
 		return err
 	}
 	app2, err := s.svc.CreateApplication(r.Context(), p.actor, p.envID, app)

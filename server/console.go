@@ -23,6 +23,9 @@ import (
 const (
 	consoleCookie      = "gh_console"
 	consoleLoginCookie = "gh_console_login"
+	// consoleIDCookie keeps the sign-in's ID token, the hint that lets the
+	// console's sign-out end the environment's session too, at once.
+	consoleIDCookie = "gh_console_id"
 )
 
 //go:embed console
@@ -63,6 +66,13 @@ type consoleSection struct {
 // consoleSections are the console's sections, in the order of its menu.
 var consoleSections = []consoleSection{
 	{Key: "users", Title: "Users", Path: "users", Access: usersRead},
+	{Key: "environments", Title: "Environments", Path: "environments", Access: opsRead, SystemOnly: true},
+	{Key: "idps", Title: "Identity providers", Path: "identity-providers", Access: envRead},
+	{Key: "apps", Title: "Applications", Path: "applications", Access: envRead},
+	{Key: "policies", Title: "Policies", Path: "policies", Access: usersRead},
+	{Key: "branding", Title: "Branding", Path: "branding", Access: envRead},
+	{Key: "audit", Title: "Audit log", Path: "audit", Access: envRead},
+	{Key: "reports", Title: "Reports", Path: "reports", Access: envRead},
 }
 
 // consolePage is what every console page shows.
@@ -117,6 +127,11 @@ func (s *Server) mountConsole() {
 	s.consoleRoute("POST /console/{env}/users/new", usersWrite, s.consoleCreateUser)
 	s.consoleRoute("GET /console/{env}/users/{id}", usersRead, s.consoleUser)
 	s.consoleRoute("POST /console/{env}/users/{id}/{action}", usersWrite, s.consoleUserAction)
+	s.mountConsoleIdPs()
+	s.mountConsoleApps()
+	s.mountConsolePolicies()
+	s.mountConsoleAudit()
+	s.mountConsoleOperators()
 }
 
 // consoleRoute registers a console page that needs a signed-in
@@ -218,6 +233,7 @@ func (s *Server) consoleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, consoleCookie, tokens.AccessToken, "/console/"+envID+"/", tokens.ExpiresIn)
+	s.setCookie(w, consoleIDCookie, tokens.IDToken, "/console/"+envID+"/", int(service.SessionTTL.Seconds()))
 	back, _ := base64.RawURLEncoding.DecodeString(parts[2])
 	target := string(back)
 	if !strings.HasPrefix(target, "/console/"+envID+"/") || strings.ContainsAny(target, "\\\r\n") || strings.HasPrefix(target, "//") {
@@ -236,7 +252,12 @@ func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, consoleCookie, "", "/console/"+envID+"/", -1)
-	http.Redirect(w, r, "/"+envID+"/oauth2/logout", http.StatusSeeOther)
+	s.setCookie(w, consoleIDCookie, "", "/console/"+envID+"/", -1)
+	q := url.Values{"post_logout_redirect_uri": {strings.TrimSuffix(s.svc.ConsoleRedirectURI(envID), "callback")}}
+	if hint := cookieValue(r, consoleIDCookie); hint != "" && len(hint) < 8192 {
+		q.Set("id_token_hint", hint)
+	}
+	http.Redirect(w, r, "/"+envID+"/oauth2/logout?"+q.Encode(), http.StatusSeeOther)
 }
 
 func (s *Server) consoleCSS(w http.ResponseWriter, r *http.Request) {

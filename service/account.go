@@ -179,15 +179,8 @@ func (s *Service) Account(ctx context.Context, sess *gatehouse.Session, u *gateh
 			return nil, err
 		}
 	}
-	sessions, err := s.Store.ListUserSessions(ctx, envID, u.ID)
-	if err != nil {
+	if a.Sessions, err = s.UserSessions(ctx, envID, u.ID); err != nil {
 		return nil, err
-	}
-	now := s.now()
-	for _, other := range sessions {
-		if now.Before(other.ExpiresAt) {
-			a.Sessions = append(a.Sessions, other)
-		}
 	}
 	a.Activity, err = s.accountActivity(ctx, envID, u.ID)
 	return a, err

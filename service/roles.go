@@ -109,6 +109,19 @@ func (s *Service) GetPasswordPolicy(ctx context.Context, envID string) (*gatehou
 	return s.Store.GetPasswordPolicy(ctx, envID)
 }
 
+// CheckPasswordSample returns the rules of the environment's password
+// policy that a sample password breaks, for an administrator trying the
+// policy out; nothing is stored. The rules about a user and their past
+// passwords (attributes, history, distance from the current one, minimum
+// age) have no user to compare with and are not checked.
+func (s *Service) CheckPasswordSample(ctx context.Context, envID, sample string) ([]policy.Violation, error) {
+	p, err := s.GetPasswordPolicy(ctx, envID)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Check(ctx, p, policy.Candidate{Password: sample})
+}
+
 // PutPasswordPolicy replaces an environment's password policy. A policy
 // that names only a preset takes the preset's fields.
 func (s *Service) PutPasswordPolicy(ctx context.Context, actor Actor, envID string, p gatehouse.PasswordPolicy) (*gatehouse.PasswordPolicy, error) {

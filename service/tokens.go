@@ -178,7 +178,7 @@ func (s *Service) verificationKey(ctx context.Context, envID, kid string) (*jose
 
 // Audit actions of the token service.
 const (
-	ActionTokenIssued      = "TOKEN_ISSUED"
+	ActionTokenIssued      = gatehouse.AuditActionTokenIssued
 	ActionClientAuthFailed = "CLIENT_AUTHENTICATION_FAILED"
 )
 

@@ -24,8 +24,8 @@ const (
 	ActionUserUnlocked         = "USER_UNLOCKED"
 	ActionUserRolesSet         = "USER_ROLES_SET"
 	ActionUserLockedOut        = "USER_LOCKED_OUT"
-	ActionAuthenticationFailed = "AUTHENTICATION_FAILED"
-	ActionAuthenticated        = "AUTHENTICATED"
+	ActionAuthenticationFailed = gatehouse.AuditActionAuthenticationFailed
+	ActionAuthenticated        = gatehouse.AuditActionAuthenticated
 )
 
 // NewUser is what an administrator gives to create a user. Password, when

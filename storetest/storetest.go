@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 	tests = append(tests, tokenTests...)
 	tests = append(tests, federationTests...)
 	tests = append(tests, mfaTests...)
+	tests = append(tests, reportTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
