@@ -87,14 +87,31 @@ type SignOnPolicy struct {
 	// again (password, IdP and second factor); 0 means only the session's
 	// own lifetime applies.
 	ReauthenticateAfterHours int `json:"reauthenticateAfterHours"`
+	// SessionHours is how long a single sign-on session lasts; 0 means the
+	// default, DefaultSessionHours.
+	SessionHours int `json:"sessionHours"`
 }
+
+// DefaultSessionHours is a session's lifetime when the policy sets none.
+const DefaultSessionHours = 12
 
 // Validate checks the policy.
 func (p *SignOnPolicy) Validate() error {
-	if p.ReauthenticateAfterHours < 0 || p.ReauthenticateAfterHours > 24*365 {
+	switch {
+	case p.ReauthenticateAfterHours < 0 || p.ReauthenticateAfterHours > 24*365:
 		return Errorf(EINVALID, "reauthenticateAfterHours must be between 0 and 8760")
+	case p.SessionHours < 0 || p.SessionHours > 24*30:
+		return Errorf(EINVALID, "sessionHours must be between 0 (the default, %d) and 720 (30 days)", DefaultSessionHours)
 	}
 	return nil
+}
+
+// SessionLifetime is how long a new session lasts.
+func (p *SignOnPolicy) SessionLifetime() time.Duration {
+	if p.SessionHours <= 0 {
+		return DefaultSessionHours * time.Hour
+	}
+	return time.Duration(p.SessionHours) * time.Hour
 }
 
 // MFADevice is one enrolled second factor of a user: an authenticator app

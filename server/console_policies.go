@@ -124,7 +124,7 @@ var policyFieldLabels = func() map[string]string {
 	}
 	for k, v := range map[string]string{"allowedMethods": "Allowed methods", "whenNotEnrolled": "When nothing is enrolled",
 		"failureLimit": "Wrong codes before a block", "blockSeconds": "Block lasts", "userVerification": "Security key verification",
-		"reauthenticateAfterHours": "Sign in again after", "logoUrl": "Logo URL", "primaryColor": "Primary colour",
+		"reauthenticateAfterHours": "Sign in again after", "sessionHours": "Sessions last", "logoUrl": "Logo URL", "primaryColor": "Primary colour",
 		"backgroundColor": "Background colour", "signInTitle": "Sign-in title", "signInMessage": "Sign-in message",
 		"supportUrl": "Support URL"} {
 		m[k] = v
@@ -206,7 +206,7 @@ func (s *Server) policiesPage(r *http.Request, c *console, pw, mfa, signOn url.V
 		if err != nil {
 			return consolePage{}, err
 		}
-		signOn = url.Values{"reauthenticateAfterHours": {strconv.Itoa(p.ReauthenticateAfterHours)}}
+		signOn = url.Values{"reauthenticateAfterHours": {strconv.Itoa(p.ReauthenticateAfterHours)}, "sessionHours": {strconv.Itoa(p.SessionHours)}}
 	}
 	v := &policiesView{CanEdit: c.has(gatehouse.RoleEnvironmentAdmin), Preset: stored.Preset, MFA: mfa, SignOn: signOn}
 	for _, preset := range []string{gatehouse.PresetBasic, gatehouse.PresetStandard, gatehouse.PresetPassphrase} {
@@ -381,8 +381,12 @@ func (s *Server) consoleSaveMFAPolicy(w http.ResponseWriter, r *http.Request, c 
 func (s *Server) consoleSaveSignOnPolicy(w http.ResponseWriter, r *http.Request, c *console) {
 	f := r.PostForm
 	hours, err := policyFormInt(f, "reauthenticateAfterHours", "“"+policyFieldLabels["reauthenticateAfterHours"]+"”")
+	var sessionHours int
+	if err == nil && f.Get("sessionHours") != "" {
+		sessionHours, err = policyFormInt(f, "sessionHours", "“"+policyFieldLabels["sessionHours"]+"”")
+	}
 	if err == nil {
-		_, err = s.svc.SetSignOnPolicy(r.Context(), c.actor, c.envID, gatehouse.SignOnPolicy{ReauthenticateAfterHours: hours})
+		_, err = s.svc.SetSignOnPolicy(r.Context(), c.actor, c.envID, gatehouse.SignOnPolicy{ReauthenticateAfterHours: hours, SessionHours: sessionHours})
 	}
 	if err != nil {
 		s.refusePolicies(w, r, c, "sign-on", nil, nil, f, err)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/service"
@@ -101,6 +102,16 @@ func TestConsoleSignInAndUsers(t *testing.T) {
 	}
 	if p := b.do("GET", "/console/acme/users?q=nobody%25", nil); rows(p) != 0 || !strings.Contains(p.body, "No users match") {
 		t.Fatalf("search with no match: %d rows", rows(p))
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+	if p := b.do("GET", "/console/acme/users?limit=100&dates=created&from="+today+"&to="+today, nil); rows(p) < 31 {
+		t.Fatalf("users created today: %d rows", rows(p))
+	}
+	if p := b.do("GET", "/console/acme/users?dates=updated&from=2001-01-01&to=2001-12-31", nil); rows(p) != 0 {
+		t.Fatalf("users updated in 2001: %d rows", rows(p))
+	}
+	if p := b.do("GET", "/console/acme/users?from=yesterday", nil); p.status != 400 || !strings.Contains(p.body, "dates are days") {
+		t.Fatalf("a bad date: %d", p.status)
 	}
 	if p := b.do("GET", "/console/acme/users?limit=7", nil); rows(p) != 25 {
 		t.Fatalf("an odd page size falls back to 25: %d rows", rows(p))

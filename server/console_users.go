@@ -13,17 +13,48 @@ import (
 )
 
 // consoleUserFilter is the users page's search: one box for username,
-// email or names (a % is a wildcard), type, status and page size.
+// email or names (a % is a wildcard), type, status, created and updated
+// date ranges (whole UTC days, YYYY-MM-DD) and page size.
 type consoleUserFilter struct {
 	Query, Field, Type, Status string
+	Dates                      string // "created" or "updated"
+	From, To                   string
 	Limit                      int
+}
+
+// dateRange reads the filter's days into the user filter: from the start
+// of From to the end of To.
+func (f *consoleUserFilter) dateRange(filter *gatehouse.UserFilter) error {
+	var from, to *time.Time
+	for _, d := range []struct {
+		v   string
+		to  **time.Time
+		add time.Duration
+	}{{f.From, &from, 0}, {f.To, &to, 24*time.Hour - time.Microsecond}} {
+		if d.v == "" {
+			continue
+		}
+		day, err := time.Parse("2006-01-02", d.v)
+		if err != nil {
+			return gatehouse.Errorf(gatehouse.EINVALID, "dates are days such as 2026-01-31")
+		}
+		t := day.Add(d.add)
+		*d.to = &t
+	}
+	if f.Dates == "updated" {
+		filter.UpdatedFrom, filter.UpdatedTo = from, to
+	} else {
+		f.Dates, filter.CreatedFrom, filter.CreatedTo = "created", from, to
+	}
+	return nil
 }
 
 var consolePageSizes = []int{10, 25, 100}
 
 func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, c *console) {
 	q := r.URL.Query()
-	f := consoleUserFilter{Query: strings.TrimSpace(q.Get("q")), Field: q.Get("field"), Type: q.Get("type"), Status: q.Get("status"), Limit: 25}
+	f := consoleUserFilter{Query: strings.TrimSpace(q.Get("q")), Field: q.Get("field"), Type: q.Get("type"), Status: q.Get("status"),
+		Dates: q.Get("dates"), From: q.Get("from"), To: q.Get("to"), Limit: 25}
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil {
 		for _, size := range consolePageSizes {
 			if n == size {
@@ -46,7 +77,11 @@ func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, c *console
 	}
 	p := c.page("Users", "users", nil)
 	p.Notice = consoleNotices[q.Get("done")]
-	page, err := s.svc.ListUsers(r.Context(), c.envID, filter, q.Get("cursor"))
+	page := &service.UserPage{}
+	err := f.dateRange(&filter)
+	if err == nil {
+		page, err = s.svc.ListUsers(r.Context(), c.envID, filter, q.Get("cursor"))
+	}
 	status := http.StatusOK
 	if err != nil {
 		if gatehouse.ErrorCode(err) != gatehouse.EINVALID {
@@ -58,7 +93,7 @@ func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, c *console
 	next := ""
 	if page.NextCursor != "" {
 		nq := url.Values{"q": {f.Query}, "field": {f.Field}, "type": {f.Type}, "status": {f.Status}, "limit": {strconv.Itoa(f.Limit)},
-			"cursor": {page.NextCursor}}
+			"dates": {f.Dates}, "from": {f.From}, "to": {f.To}, "cursor": {page.NextCursor}}
 		next = "/console/" + c.envID + "/users?" + nq.Encode()
 	}
 	p.Data = map[string]any{"Filter": f, "Users": page.Items, "Next": next, "Sizes": consolePageSizes}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/service"
@@ -151,7 +152,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 // signedIn sets the session cookie and answers the client with the code,
 // or, for a sign-in without a client, goes back to the account page.
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, f *gatehouse.LoginFlow, result *service.LoginResult) {
-	s.setCookie(w, sessionCookie, result.Cookie, "/"+f.EnvironmentID+"/", int(service.SessionTTL.Seconds()))
+	s.setCookie(w, sessionCookie, result.Cookie, "/"+f.EnvironmentID+"/", int(time.Until(result.Session.ExpiresAt).Seconds()))
 	s.setCookie(w, loginCookie, "", "/"+f.EnvironmentID+"/login/", -1)
 	if f.Request.ClientID == "" {
 		s.accountSignedIn(w, r, f, result)

@@ -396,3 +396,30 @@ func TestForeignAndExpiredCodes(t *testing.T) {
 		t.Fatalf("an expired email code: %d\n%s", p.status, p.body)
 	}
 }
+
+// TestSessionLifetime: the sign-on policy's sessionHours sets how long a
+// new session and its cookie last.
+func TestSessionLifetime(t *testing.T) {
+	f := newMFAFixture(t, gatehouse.DefaultMFAPolicy())
+	ctx := context.Background()
+	if _, err := f.h.svc.SetSignOnPolicy(ctx, service.OperatorActor(), "acme", gatehouse.SignOnPolicy{SessionHours: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.h.svc.SetSignOnPolicy(ctx, service.OperatorActor(), "acme", gatehouse.SignOnPolicy{SessionHours: 721}); gatehouse.ErrorCode(err) != gatehouse.EINVALID {
+		t.Fatalf("a session of more than 30 days: %v", err)
+	}
+	_, done := f.password(t, newBrowser(t, f.h))
+	cookie := ""
+	for _, c := range done.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "gh_session=") {
+			cookie = c
+		}
+	}
+	if !strings.Contains(cookie, "Max-Age=7199") && !strings.Contains(cookie, "Max-Age=7200") {
+		t.Fatalf("session cookie %q, want Max-Age 7200", cookie)
+	}
+	sessions, _ := f.h.svc.Store.ListUserSessions(ctx, "acme", f.user.ID)
+	if len(sessions) != 1 || sessions[0].ExpiresAt.Sub(sessions[0].CreatedOn) != 2*time.Hour {
+		t.Fatalf("sessions %+v", sessions)
+	}
+}

@@ -20,7 +20,7 @@ import (
 const (
 	LoginFlowTTL  = 15 * time.Minute
 	CodeTTL       = 60 * time.Second
-	SessionTTL    = 12 * time.Hour
+	SessionTTL    = gatehouse.DefaultSessionHours * time.Hour
 	maxFlowErrors = 20
 )
 
@@ -321,8 +321,12 @@ func (s *Service) SubmitPasswordChange(ctx context.Context, actor Actor, f *gate
 func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.LoginFlow, u *gatehouse.User, amr []string) (*LoginResult, error) {
 	now := s.now()
 	cookie := randomToken(32)
+	lifetime := SessionTTL
+	if p, err := s.Store.GetSignOnPolicy(ctx, f.EnvironmentID); err == nil {
+		lifetime = p.SessionLifetime()
+	}
 	sess := &gatehouse.Session{EnvironmentID: f.EnvironmentID, ID: hashSecret(cookie), UserID: u.ID, AuthTime: now, AMR: amr,
-		ClientIP: actor.ClientIP, UserAgent: truncateText(actor.UserAgent, 512), CreatedOn: now, ExpiresAt: now.Add(SessionTTL)}
+		ClientIP: actor.ClientIP, UserAgent: truncateText(actor.UserAgent, 512), CreatedOn: now, ExpiresAt: now.Add(lifetime)}
 	if f.Upstream != nil && !f.Upstream.AuthTime.IsZero() {
 		sess.AuthTime, sess.IdentityProviderID, sess.UpstreamLogout = f.Upstream.AuthTime, f.Upstream.IdentityProviderID, f.Upstream.Logout
 	}
