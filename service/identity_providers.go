@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -351,9 +352,26 @@ func (s *Service) TestIdentityProvider(ctx context.Context, envID, id string) er
 		return gatehouse.Errorf(gatehouse.EINVALID, "this kind of identity provider has no connection test")
 	}
 	if err := t.Test(ctx); err != nil {
-		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "%v", err)
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "%s", networkProblem(err))
 	}
 	return nil
+}
+
+// networkProblem says what went wrong reaching an IdP in the
+// administrator's terms: the connector's words, with the network error
+// inside them replaced, so that this server's network details (its DNS
+// resolver, its own addresses) stay out.
+func networkProblem(err error) string {
+	msg := err.Error()
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return strings.Replace(msg, dns.Error(), "the host "+dns.Name+" could not be found (DNS)", 1)
+	case errors.As(err, &op) && op.Op == "dial" && op.Addr != nil:
+		return strings.Replace(msg, op.Error(), "nothing answered at "+op.Addr.String()+" (down, or a firewall in the way)", 1)
+	}
+	return msg
 }
 
 // ServiceProviderMetadata is the metadata an IdP reads about Gatehouse

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,5 +22,18 @@ func TestIdPClientRefusesLinkLocal(t *testing.T) {
 	}
 	if err := refuseLinkLocal("tcp", "10.1.2.3:443", nil); err != nil {
 		t.Errorf("a private address refused: %v", err)
+	}
+}
+
+// TestNetworkProblemHidesServerDetails: a failed connection test names
+// the IdP's host, never this server's DNS resolver.
+func TestNetworkProblemHidesServerDetails(t *testing.T) {
+	_, err := idpClient.Get("http://no-such-host.invalid/.well-known/openid-configuration")
+	if err == nil {
+		t.Skip("the name resolved")
+	}
+	got := networkProblem(fmt.Errorf("fetching the discovery document: %w", err))
+	if !strings.Contains(got, "no-such-host.invalid could not be found") || strings.Contains(got, ":53") || !strings.Contains(got, "discovery document") {
+		t.Fatalf("networkProblem = %q", got)
 	}
 }
