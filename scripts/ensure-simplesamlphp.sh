@@ -13,7 +13,12 @@ set -euo pipefail
 SSP=/usr/share/simplesamlphp/www/saml2/idp/metadata.php
 
 have() {
-  [ -f "$SSP" ] && command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qx 'dom' && php -m 2>/dev/null | grep -qx 'xml'
+  [ -f "$SSP" ] && command -v php >/dev/null 2>&1 || return 1
+  # Read the module list whole: `php -m | grep -q` under pipefail fails
+  # whenever grep stops reading before php has finished writing (SIGPIPE).
+  local modules
+  modules="$(php -m 2>/dev/null)" || return 1
+  grep -qx 'dom' <<<"$modules" && grep -qx 'xml' <<<"$modules"
 }
 
 if have; then
