@@ -54,3 +54,4 @@ bench: postgres
 	$(GO) test -run '^$$' -bench CreateUser -benchtime 3s ./service
 	$(GO) test -run '^$$' -bench ServeStartToReady -benchtime 5x ./cmd/gatehouse
 	$(GO) test -run '^$$' -bench FederatedSignIn -benchtime 500x ./server
+	$(GO) test -run '^$$' -bench Console -benchtime 200x -timeout 30m ./server
