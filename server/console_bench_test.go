@@ -201,7 +201,7 @@ var bigDirectory = sync.OnceValues(func() (*bigFixture, error) {
 		f.s.admin(tb, "acme", "eve@acme.example", gatehouse.RoleEnvironmentAdmin)
 		f.n = storetest.ListBenchUsers()
 		start := time.Now()
-		f.sample = seedUsers(tb, f.s.store, "acme", f.n)
+		f.sample = storetest.SeedUsers(tb, f.s.store, "acme", f.n)
 		f.seeded = time.Since(start)
 	})
 	if failed != nil {
@@ -241,51 +241,6 @@ func (t *setupTB) run(f func()) (err error) {
 	}()
 	f()
 	return nil
-}
-
-// seedUsers fills env with n users through the store, in batches of 5,000
-// per transaction, as storetest.BenchListUsers does (its fill is not
-// exported): usernames user0000000@corp0.example…, 1,000 first names, 8
-// last names, a third of each type, one in ten inactive, one created per
-// second up to now. It returns every 1000th user's id.
-func seedUsers(tb testing.TB, s *sqlstore.Store, env string, n int) []string {
-	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	base := now.Add(-time.Duration(n) * time.Second)
-	lastNames := []string{"Smith", "Nguyen", "Garcia", "Müller", "Rossi", "Kowalski", "Tanaka", "Okafor"}
-	types := []string{gatehouse.UserTypeRetailer, gatehouse.UserTypeLocation, gatehouse.UserTypeAPI}
-	var sample []string
-	const batch = 5000
-	for i := 0; i < n; i += batch {
-		err := s.InTx(ctx, func(r gatehouse.Repositories) error {
-			for j := i; j < min(i+batch, n); j++ {
-				username := fmt.Sprintf("user%07d@corp%d.example", j, j%50)
-				u := &gatehouse.User{EnvironmentID: env, ID: gatehouse.NewID(), Username: username, PrimaryEmail: username,
-					FirstName: fmt.Sprintf("First%d", j%1000), LastName: lastNames[j%len(lastNames)], Type: types[j%3],
-					Status: gatehouse.UserActive, IdentityProvider: gatehouse.LocalIdentityProvider, PasswordState: gatehouse.PasswordNone,
-					CreatedOn: base.Add(time.Duration(j) * time.Second), Attributes: []gatehouse.Attribute{}, Roles: []gatehouse.RoleAssignment{}}
-				u.UpdatedOn = u.CreatedOn
-				if j%10 == 0 {
-					u.Status = gatehouse.UserInactive
-				}
-				if err := r.CreateUser(ctx, u); err != nil {
-					return err
-				}
-				if j%1000 == 500 {
-					sample = append(sample, u.ID)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	// As the server does when it starts: the planner's statistics.
-	if err := s.Optimize(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return sample
 }
 
 func bigDirectoryOf(b *testing.B) *bigFixture {

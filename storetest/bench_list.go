@@ -30,39 +30,10 @@ func BenchListUsers(b *testing.B, s gatehouse.Store, n int) {
 	if err := s.CreateEnvironment(ctx, e); err != nil {
 		b.Fatal(err)
 	}
-	base := now().Add(-time.Duration(n) * time.Second)
-	lastNames := []string{"Smith", "Nguyen", "Garcia", "Müller", "Rossi", "Kowalski", "Tanaka", "Okafor"}
 	start := time.Now()
-	const batch = 5000
-	for i := 0; i < n; i += batch {
-		err := s.InTx(ctx, func(r gatehouse.Repositories) error {
-			for j := i; j < min(i+batch, n); j++ {
-				u := newUser("big", fmt.Sprintf("user%07d@corp%d.example", j, j%50))
-				u.FirstName = fmt.Sprintf("First%d", j%1000)
-				u.LastName = lastNames[j%len(lastNames)]
-				u.PrimaryEmail = u.Username
-				u.Type = []string{gatehouse.UserTypeRetailer, gatehouse.UserTypeLocation, gatehouse.UserTypeAPI}[j%3]
-				if j%10 == 0 {
-					u.Status = gatehouse.UserInactive
-				}
-				u.CreatedOn = base.Add(time.Duration(j) * time.Second)
-				u.UpdatedOn = u.CreatedOn
-				if err := r.CreateUser(ctx, u); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if o, ok := s.(interface{ Optimize(context.Context) error }); ok {
-		if err := o.Optimize(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	SeedUsers(b, s, "big", n)
 	b.Logf("seeded %d users in %v", n, time.Since(start).Round(time.Second))
+	base := now().Add(-time.Duration(n) * time.Second)
 	from := base.Add(time.Duration(n/2) * time.Second)
 	to := from.Add(time.Hour)
 	cases := []struct {
@@ -101,4 +72,52 @@ func BenchListUsers(b *testing.B, s gatehouse.Store, n int) {
 			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// SeedUsers fills an existing environment with n users, in batches of
+// 5,000 per transaction, for the list benchmarks of the store and the
+// console: usernames user0000000@corp0.example…, 1,000 first names, 8 last
+// names, a third of each of three types, one in ten inactive, one created
+// per second up to now. It then refreshes the planner's statistics, as
+// the server does when it starts, and returns every 1,000th user's id.
+func SeedUsers(tb testing.TB, s gatehouse.Store, envID string, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	base := now().Add(-time.Duration(n) * time.Second)
+	lastNames := []string{"Smith", "Nguyen", "Garcia", "Müller", "Rossi", "Kowalski", "Tanaka", "Okafor"}
+	types := []string{gatehouse.UserTypeRetailer, gatehouse.UserTypeLocation, gatehouse.UserTypeAPI}
+	var sample []string
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		err := s.InTx(ctx, func(r gatehouse.Repositories) error {
+			for j := i; j < min(i+batch, n); j++ {
+				u := newUser(envID, fmt.Sprintf("user%07d@corp%d.example", j, j%50))
+				u.FirstName = fmt.Sprintf("First%d", j%1000)
+				u.LastName = lastNames[j%len(lastNames)]
+				u.PrimaryEmail = u.Username
+				u.Type = types[j%3]
+				if j%10 == 0 {
+					u.Status = gatehouse.UserInactive
+				}
+				u.CreatedOn = base.Add(time.Duration(j) * time.Second)
+				u.UpdatedOn = u.CreatedOn
+				if err := r.CreateUser(ctx, u); err != nil {
+					return err
+				}
+				if j%1000 == 500 {
+					sample = append(sample, u.ID)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if o, ok := s.(interface{ Optimize(context.Context) error }); ok {
+		if err := o.Optimize(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return sample
 }
