@@ -105,11 +105,7 @@ func (c *console) page(title, section string, data any) consolePage {
 	return p
 }
 
-func consoleCSRF(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("console-csrf"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func consoleCSRF(token string) string { return service.FormToken(token, "console-csrf") }
 
 // mountConsole registers /console/{env}/….
 func (s *Server) mountConsole() {
@@ -166,7 +162,7 @@ func (s *Server) consoleRoute(pattern string, a access, handle func(http.Respons
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if r.ParseForm() != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(consoleCSRF(token))) {
+			if r.ParseForm() != nil || !service.CheckFormToken(token, "console-csrf", r.PostForm.Get("csrf")) {
 				http.Error(w, "This form was not sent by the console: reload the page and try again.", http.StatusForbidden)
 				return
 			}
@@ -247,7 +243,7 @@ func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) {
 	envID := r.PathValue("env")
 	token := cookieValue(r, consoleCookie)
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if token == "" || r.ParseForm() != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(consoleCSRF(token))) {
+	if token == "" || r.ParseForm() != nil || !service.CheckFormToken(token, "console-csrf", r.PostForm.Get("csrf")) {
 		http.Redirect(w, r, "/console/"+envID+"/users", http.StatusSeeOther)
 		return
 	}

@@ -2,9 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"time"
@@ -68,14 +65,12 @@ func AccountSignIn(envID, username string, reauth bool) gatehouse.AuthorizationR
 // environment under the session's secret, which a page of another site
 // cannot compute.
 func AccountToken(envID, cookie string) string {
-	m := hmac.New(sha256.New, []byte(cookie))
-	m.Write([]byte("account/" + envID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return FormToken(cookie, "account/"+envID)
 }
 
 // CheckAccountToken compares a form's token with the session's.
 func CheckAccountToken(envID, cookie, token string) bool {
-	return cookie != "" && hmac.Equal([]byte(AccountToken(envID, cookie)), []byte(token))
+	return CheckFormToken(cookie, "account/"+envID, token)
 }
 
 // AccountSession returns the session a cookie stands for and its user, if

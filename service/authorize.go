@@ -155,7 +155,7 @@ func (s *Service) SessionSatisfies(ctx context.Context, sess *gatehouse.Session,
 	if req.MaxAge != nil && age > time.Duration(*req.MaxAge)*time.Second {
 		return false
 	}
-	if p, err := s.Store.GetSignOnPolicy(ctx, sess.EnvironmentID); err != nil ||
+	if p, err := s.signOnPolicy(ctx, sess.EnvironmentID); err != nil ||
 		(p.ReauthenticateAfterHours > 0 && age > time.Duration(p.ReauthenticateAfterHours)*time.Hour) {
 		return false
 	}
@@ -241,17 +241,29 @@ func restartURL(f *gatehouse.LoginFlow) string {
 	return "/" + f.EnvironmentID + "/oauth2/authorize?" + q.Encode()
 }
 
-// CSRFToken is the token a sign-in's forms carry: an HMAC of the flow under
-// the browser's secret, which a page of another site cannot know.
-func CSRFToken(f *gatehouse.LoginFlow, secret string) string {
+// FormToken is the CSRF token of a form: an HMAC of what the form is for
+// under a secret the browser holds in a cookie, which a page of another
+// site can neither read nor compute. Every form of the hosted pages, the
+// account page and the console carries one.
+func FormToken(secret, purpose string) string {
 	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("csrf/" + f.EnvironmentID + "/" + f.ID))
+	m.Write([]byte(purpose))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckFormToken compares a form's token with the one secret makes.
+func CheckFormToken(secret, purpose, token string) bool {
+	return secret != "" && hmac.Equal([]byte(FormToken(secret, purpose)), []byte(token))
+}
+
+// CSRFToken is the token a sign-in's forms carry, bound to the flow.
+func CSRFToken(f *gatehouse.LoginFlow, secret string) string {
+	return FormToken(secret, "csrf/"+f.EnvironmentID+"/"+f.ID)
 }
 
 // CheckCSRF compares a form's token with the flow's.
 func CheckCSRF(f *gatehouse.LoginFlow, secret, token string) bool {
-	return hmac.Equal([]byte(CSRFToken(f, secret)), []byte(token))
+	return CheckFormToken(secret, "csrf/"+f.EnvironmentID+"/"+f.ID, token)
 }
 
 // SubmitIdentifier records the username and moves to the password step, or
@@ -322,7 +334,7 @@ func (s *Service) finishLogin(ctx context.Context, actor Actor, f *gatehouse.Log
 	now := s.now()
 	cookie := randomToken(32)
 	lifetime := SessionTTL
-	if p, err := s.Store.GetSignOnPolicy(ctx, f.EnvironmentID); err == nil {
+	if p, err := s.signOnPolicy(ctx, f.EnvironmentID); err == nil {
 		lifetime = p.SessionLifetime()
 	}
 	sess := &gatehouse.Session{EnvironmentID: f.EnvironmentID, ID: hashSecret(cookie), UserID: u.ID, AuthTime: now, AMR: amr,
@@ -557,9 +569,7 @@ func (s *Service) EndSession(ctx context.Context, actor Actor, envID, cookie str
 // the environment under the session's secret, which another site cannot
 // compute, so that a link elsewhere cannot sign anyone out.
 func LogoutToken(envID, cookie string) string {
-	m := hmac.New(sha256.New, []byte(cookie))
-	m.Write([]byte("logout/" + envID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return FormToken(cookie, "logout/"+envID)
 }
 
 // RecordAuthorizeRefusal audits a refused authorization request.

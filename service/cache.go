@@ -70,6 +70,7 @@ type caches struct {
 	branding ttlCache[*gatehouse.Branding]
 	rules    ttlCache[[]*gatehouse.DiscoveryRule]
 	idps     ttlCache[*gatehouse.IdentityProvider]
+	signOn   ttlCache[*gatehouse.SignOnPolicy]
 }
 
 // forgetEnvironment drops everything cached about an environment.
@@ -80,4 +81,5 @@ func (c *caches) forgetEnvironment(envID string) {
 	c.clientKeys.forget(envID)
 	c.branding.forget(envID)
 	c.rules.forget(envID)
+	c.signOn.forget(envID)
 }

@@ -97,9 +97,16 @@ func (s *Service) SetSignOnPolicy(ctx context.Context, actor Actor, envID string
 			return err
 		}
 		return s.audit(ctx, r, envID, actor, Change{Action: ActionSignOnPolicyChanged, TargetType: "ENVIRONMENT", TargetID: envID,
-			Details: map[string]string{"reauthenticateAfterHours": itoa(p.ReauthenticateAfterHours)}})
+			Details: map[string]string{"reauthenticateAfterHours": itoa(p.ReauthenticateAfterHours), "sessionHours": itoa(p.SessionHours)}})
 	})
+	s.cache.signOn.forget(envID)
 	return &p, err
+}
+
+// signOnPolicy is the sign-on policy every authorization with a session
+// and every sign-in reads, cached like the other hot reads.
+func (s *Service) signOnPolicy(ctx context.Context, envID string) (*gatehouse.SignOnPolicy, error) {
+	return s.cache.signOn.get(envID, func() (*gatehouse.SignOnPolicy, error) { return s.Store.GetSignOnPolicy(ctx, envID) })
 }
 
 // secondFactorNeeded decides whether a sign-in that passed its first
@@ -117,7 +124,7 @@ func (s *Service) secondFactorNeeded(ctx context.Context, f *gatehouse.LoginFlow
 	}
 	need := p.Enabled
 	if f.Request.ClientID != "" {
-		if app, err := s.Store.GetApplicationByClientID(ctx, f.EnvironmentID, f.Request.ClientID); err == nil && app.MFARequired {
+		if app, err := s.applicationByClientID(ctx, f.EnvironmentID, f.Request.ClientID); err == nil && app.MFARequired {
 			need = true
 		}
 	}
