@@ -82,6 +82,9 @@ func ValidateIdentityProviderID(id string) error {
 		return Errorf(EINVALID, "id %q must be 2 to 40 lowercase letters, digits and single hyphens, starting with a letter", truncate(id, 50))
 	case id == LocalIdentityProvider:
 		return Errorf(EINVALID, "id %q is reserved for local users", id)
+	case id == "new":
+		// The console's form for a new IdP has that path.
+		return Errorf(EINVALID, "id %q is reserved", id)
 	}
 	return nil
 }

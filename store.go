@@ -53,8 +53,10 @@ type UserRepository interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, envID, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, envID, username string) (*User, error)
-	// ListUsers lists users in id order, after f.After, at most f.Limit.
-	ListUsers(ctx context.Context, envID string, f UserFilter) ([]*User, error)
+	// ListUsers lists the users that match f in f.Order, after f.After, at
+	// most f.Limit, reading at most f.Scan users when no index narrows the
+	// search.
+	ListUsers(ctx context.Context, envID string, f UserFilter) (UserList, error)
 	// UpdateUser replaces every field of the user, its roles included.
 	UpdateUser(ctx context.Context, u *User) error
 	DeleteUser(ctx context.Context, envID, id string) error

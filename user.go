@@ -267,6 +267,22 @@ type UserFilter struct {
 	After     string
 	AfterTime time.Time
 	Limit     int
+	// Scan, when above 0, bounds the work of a search that no index
+	// narrows to a few users: it reads at most Scan users in list order
+	// and, when the page is not full by then, says where it stopped
+	// (UserList.Stopped) so that the next page goes on from there.
+	Scan int
+}
+
+// UserList is one answer of a user search.
+type UserList struct {
+	Users []*User
+	// Stopped says that the search read UserFilter.Scan users before the
+	// page was full; it goes on after StoppedAt (an id, and for the time
+	// orders StoppedAtTime).
+	Stopped       bool
+	StoppedAt     string
+	StoppedAtTime time.Time
 }
 
 // User list orders.

@@ -39,7 +39,7 @@ func dialect() (sqlstore.Dialect, error) {
 		Locker:    locker,
 		ForUpdate: " FOR UPDATE",
 		SubstringProbe: func(column string) string {
-			return fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM users WHERE %s LIKE $1 LIMIT %d) AS matches`, column, sqlstore.SubstringProbeLimit)
+			return fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM users WHERE %s LIKE ? LIMIT %d) AS matches`, column, sqlstore.SearchProbeLimit)
 		},
 		Unindexed: func(column string) string { return "(" + column + " || '')" },
 		// Autovacuum analyses too, but only after enough churn; a bulk

@@ -154,6 +154,7 @@ func TestIdentityProviderAPI(t *testing.T) {
 		{"JIT unknown role", `{"name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"},"jitRoles":["NOPE"]}`, "not defined"},
 		{"id not a slug", `{"id":"Mine!","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "lowercase"},
 		{"id local", `{"id":"local","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "reserved"},
+		{"id new (the console's form)", `{"id":"new","name":"x","type":"OIDC","oidc":{"issuer":"https://a.example","clientId":"c"}}`, "reserved"},
 	} {
 		wantProblem(t, c.name, h.do("POST", base+"/identity-providers", token, c.body), 400, gatehouse.EINVALID, c.detail)
 	}

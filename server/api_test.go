@@ -518,7 +518,8 @@ func (h *apiHarness) environmentData(env string) []string {
 	h.t.Helper()
 	ctx := context.Background()
 	var data []string
-	users, err := h.svc.Store.ListUsers(ctx, env, gatehouse.UserFilter{Limit: 1000})
+	list, err := h.svc.Store.ListUsers(ctx, env, gatehouse.UserFilter{Limit: 1000})
+	users := list.Users
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -578,7 +579,8 @@ func (h *apiHarness) snapshot(env string) []string {
 		return []string{"environment " + env + ": " + gatehouse.ErrorCode(err)}
 	}
 	lines = append(lines, line("environment", e))
-	users, err := h.svc.Store.ListUsers(ctx, env, gatehouse.UserFilter{Limit: 1000})
+	list, err := h.svc.Store.ListUsers(ctx, env, gatehouse.UserFilter{Limit: 1000})
+	users := list.Users
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -1607,6 +1609,42 @@ func TestAPIUsersHappyPath(t *testing.T) {
 	if !slices.Equal(paged, allPagers) {
 		t.Errorf("paging: %v, want %v", paged, allPagers)
 	}
+	// A search that no index narrows reads at most UserSearchScan users a
+	// page: short pages say so, and their cursor goes on from where the
+	// search stopped. (Substrings of fewer than three characters have no
+	// index.)
+	want := ids(list(url.Values{"username": {"%r-%"}}))
+	if len(want) < len(allPagers) {
+		t.Fatalf("%%r-%% found %v", want)
+	}
+	h.svc.UserSearchScan = 2
+	var found []string
+	stops := 0
+	cursor = ""
+	for pages := 0; ; pages++ {
+		q := url.Values{"username": {"%r-%"}, "limit": {"3"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		page := list(q)
+		if pages > 20 || len(page.Items) > 2 {
+			t.Fatalf("page %d: %d users", pages, len(page.Items))
+		}
+		if page.SearchLimitReached {
+			stops++
+		}
+		found = append(found, ids(page)...)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+		if !page.SearchLimitReached {
+			t.Fatalf("page %d of %d users has a next page, and no stop", pages, len(page.Items))
+		}
+	}
+	if !slices.Equal(found, want) || stops == 0 {
+		t.Errorf("a bounded search found %v in %d stops, want %v", found, stops, want)
+	}
+	h.svc.UserSearchScan = 0
 
 	// Status, roles, password. Each answer is decoded afresh: omitted
 	// fields must read as absent.

@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,8 +42,9 @@ var consoleTemplates = func() map[string]*template.Template {
 			}
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
-		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-		"list": func(v ...string) []string { return v },
+		"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"list":  func(v ...string) []string { return v },
+		"count": groupDigits,
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFiles, "console/layout.html"))
 	out := map[string]*template.Template{}
@@ -53,6 +57,24 @@ var consoleTemplates = func() map[string]*template.Template {
 	}
 	return out
 }()
+
+// groupDigits writes a count with its thousands grouped (1,000,000), as
+// figures of that size are read.
+func groupDigits(n int64) string {
+	digits := strconv.FormatInt(n, 10)
+	sign := ""
+	if n < 0 {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
+}
 
 // consoleSection is an entry of the console's navigation.
 type consoleSection struct {
@@ -161,8 +183,14 @@ func (s *Server) consoleRoute(pattern string, a access, handle func(http.Respons
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if r.ParseForm() != nil || !service.CheckFormToken(token, "console-csrf", r.PostForm.Get("csrf")) {
+			r.Body = http.MaxBytesReader(w, r.Body, consoleFormLimit)
+			err := r.ParseForm()
+			if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+				http.Error(w, fmt.Sprintf("This form is larger than the console takes (%d MiB): nothing was saved.", consoleFormLimit>>20),
+					http.StatusRequestEntityTooLarge)
+				return
+			}
+			if err != nil || !service.CheckFormToken(token, "console-csrf", r.PostForm.Get("csrf")) {
 				http.Error(w, "This form was not sent by the console: reload the page and try again.", http.StatusForbidden)
 				return
 			}
@@ -170,6 +198,12 @@ func (s *Server) consoleRoute(pattern string, a access, handle func(http.Respons
 		handle(w, r, c)
 	})
 }
+
+// consoleFormLimit is the most a console form may send: SAML metadata of
+// gatehouse.MaxMetadataXML (512 KiB) pasted into the identity provider
+// form, which form encoding can make three times larger, or a logo as a
+// data: URL.
+const consoleFormLimit = 2 << 20
 
 // consoleHeaders are the console's security headers: no framing, no inline
 // code, forms only to itself.

@@ -56,17 +56,18 @@ type appForm struct {
 	consoleAppType
 	Name, Description, RedirectURIs, PostLogoutRedirectURIs   string
 	AccessTokenSeconds, RefreshTokenSeconds, SigningAlgorithm string
-	Grants, Roles                                             map[string]bool
+	Grants, Roles, Scopes                                     map[string]bool
 	RefreshTokens, MFARequired                                bool
-	// AllowedGrants are the type's grants; AdminRoles the roles offered.
-	AllowedGrants, AdminRoles []string
+	// AllowedGrants are the type's grants; AdminRoles the roles offered;
+	// KnownScopes the scopes an application may be limited to.
+	AllowedGrants, AdminRoles, KnownScopes []string
 	// Which parts of the form the type has.
 	SignsInUsers, HasRefresh, HasRoles bool
 }
 
 func newAppForm(t consoleAppType, hasRoles bool) appForm {
-	f := appForm{consoleAppType: t, Grants: map[string]bool{}, Roles: map[string]bool{}, SigningAlgorithm: "ES256",
-		AllowedGrants: gatehouse.AllowedGrantTypes(t.Type), AdminRoles: gatehouse.AdminRoles}
+	f := appForm{consoleAppType: t, Grants: map[string]bool{}, Roles: map[string]bool{}, Scopes: map[string]bool{}, SigningAlgorithm: "ES256",
+		AllowedGrants: gatehouse.AllowedGrantTypes(t.Type), AdminRoles: gatehouse.AdminRoles, KnownScopes: gatehouse.KnownScopes}
 	f.SignsInUsers = slices.Contains(f.AllowedGrants, gatehouse.GrantAuthorizationCode)
 	f.HasRefresh = slices.Contains(f.AllowedGrants, gatehouse.GrantRefreshToken)
 	f.HasRoles = hasRoles || t.Type == gatehouse.AppTypeService
@@ -91,6 +92,9 @@ func appFormOf(t consoleAppType, a *gatehouse.Application) appForm {
 	for _, r := range a.Roles {
 		f.Roles[r] = true
 	}
+	for _, sc := range a.Scopes {
+		f.Scopes[sc] = true
+	}
 	return f
 }
 
@@ -107,13 +111,18 @@ func (f *appForm) read(v map[string][]string) (service.ApplicationPatch, error) 
 	f.Name, f.Description = strings.TrimSpace(get("name")), strings.TrimSpace(get("description"))
 	f.AccessTokenSeconds, f.RefreshTokenSeconds = strings.TrimSpace(get("accessTokenSeconds")), strings.TrimSpace(get("refreshTokenSeconds"))
 	f.SigningAlgorithm = get("signingAlgorithm")
-	f.Grants, f.Roles = map[string]bool{}, map[string]bool{}
-	grants, roles := []string{}, []string{}
+	f.Grants, f.Roles, f.Scopes = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	grants, roles, scopes := []string{}, []string{}, []string{}
 	for _, g := range v["grantTypes"] {
 		f.Grants[g] = true
 		grants = append(grants, g)
 	}
-	p := service.ApplicationPatch{Name: &f.Name, Description: &f.Description, GrantTypes: &grants, SigningAlgorithm: &f.SigningAlgorithm}
+	for _, sc := range v["scopes"] {
+		f.Scopes[sc] = true
+		scopes = append(scopes, sc)
+	}
+	p := service.ApplicationPatch{Name: &f.Name, Description: &f.Description, GrantTypes: &grants, Scopes: &scopes,
+		SigningAlgorithm: &f.SigningAlgorithm}
 	if f.SignsInUsers {
 		f.RedirectURIs, f.PostLogoutRedirectURIs = get("redirectUris"), get("postLogoutRedirectUris")
 		redirects, logouts := nonBlankLines(f.RedirectURIs), nonBlankLines(f.PostLogoutRedirectURIs)

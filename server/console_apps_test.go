@@ -77,7 +77,7 @@ func TestConsoleApplications(t *testing.T) {
 	created := post("/console/acme/applications/new", "type", "web", "name", "Acme shop",
 		"redirectUris", "https://shop.acme.example/callback\r\n\r\n  http://localhost:3000/cb  ", "postLogoutRedirectUris", "https://shop.acme.example/",
 		"grantTypes", "authorization_code", "grantTypes", "refresh_token", "refreshTokens", "on", "accessTokenSeconds", "600",
-		"refreshTokenSeconds", "86400", "signingAlgorithm", "RS256", "mfaRequired", "on")
+		"refreshTokenSeconds", "86400", "signingAlgorithm", "RS256", "mfaRequired", "on", "scopes", "openid", "scopes", "profile", "scopes", "offline_access")
 	m := consoleSecretField.FindStringSubmatch(created.body)
 	if created.status != 200 || m == nil || created.header.Get("Location") != "" || created.header.Get("Cache-Control") != "no-store" ||
 		!strings.Contains(created.body, "cannot be shown again") {
@@ -86,7 +86,8 @@ func TestConsoleApplications(t *testing.T) {
 	shop := appByName(t, h, "acme", "Acme shop")
 	if shop == nil || count() != before+1 || shop.Type != gatehouse.AppTypeWeb || !slices.Equal(shop.RedirectURIs, []string{"https://shop.acme.example/callback", "http://localhost:3000/cb"}) ||
 		!slices.Equal(shop.GrantTypes, []string{"authorization_code", "refresh_token"}) || !shop.RefreshTokens || shop.AccessTokenSeconds != 600 ||
-		shop.RefreshTokenSeconds != 86400 || shop.SigningAlgorithm != "RS256" || !shop.MFARequired || len(shop.Roles) != 0 {
+		shop.RefreshTokenSeconds != 86400 || shop.SigningAlgorithm != "RS256" || !shop.MFARequired || len(shop.Roles) != 0 ||
+		!slices.Equal(shop.Scopes, []string{"openid", "profile", "offline_access"}) {
 		t.Fatalf("created web app %+v", shop)
 	}
 	secret := m[1]
@@ -153,7 +154,8 @@ func TestConsoleApplications(t *testing.T) {
 	// Edit: the form shows the values; the type cannot change.
 	edit := b.do("GET", "/console/acme/applications/"+shop.ID+"/edit", nil)
 	if edit.status != 200 || !strings.Contains(edit.body, `value="Acme shop"`) || !strings.Contains(edit.body, `value="600"`) ||
-		!strings.Contains(edit.body, `<option value="RS256" selected>`) || strings.Contains(edit.body, `name="type"`) {
+		!strings.Contains(edit.body, `<option value="RS256" selected>`) || strings.Contains(edit.body, `name="type"`) ||
+		!strings.Contains(edit.body, `name="scopes" value="profile" checked>`) || strings.Contains(edit.body, `name="scopes" value="api" checked>`) {
 		t.Fatalf("edit form: %d\n%s", edit.status, edit.body)
 	}
 	saved := post("/console/acme/applications/"+shop.ID+"/edit", "type", "spa", "name", "Acme store", "redirectUris", "https://store.acme.example/cb",
@@ -163,8 +165,13 @@ func TestConsoleApplications(t *testing.T) {
 	}
 	got, _ := h.svc.Store.GetApplication(ctx, "acme", shop.ID)
 	if got.Name != "Acme store" || got.Type != gatehouse.AppTypeWeb || !slices.Equal(got.RedirectURIs, []string{"https://store.acme.example/cb"}) ||
-		!slices.Equal(got.GrantTypes, []string{"authorization_code"}) || got.RefreshTokens || got.AccessTokenSeconds != 0 || got.SigningAlgorithm != "ES256" || got.MFARequired {
+		!slices.Equal(got.GrantTypes, []string{"authorization_code"}) || got.RefreshTokens || got.AccessTokenSeconds != 0 || got.SigningAlgorithm != "ES256" || got.MFARequired ||
+		len(got.Scopes) != 0 {
 		t.Fatalf("after edit %+v", got)
+	}
+	if p := post("/console/acme/applications/"+shop.ID+"/edit", "name", "Acme store", "grantTypes", "authorization_code", "scopes", "admin:all"); p.status != 400 ||
+		!strings.Contains(p.body, `scope &#34;admin:all&#34; is not one Gatehouse knows`) {
+		t.Fatalf("an unknown scope: %d\n%s", p.status, p.body)
 	}
 	if p := post("/console/acme/applications/"+shop.ID+"/edit", "name", "Acme store", "grantTypes", "password"); p.status != 400 ||
 		!strings.Contains(p.body, `grant type &#34;password&#34; is not allowed`) {

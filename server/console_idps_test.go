@@ -149,6 +149,23 @@ func TestConsoleIdentityProviders(t *testing.T) {
 		!strings.Contains(p.body, "one of metadataXml or metadataUrl") || count() != 3 {
 		t.Fatalf("a SAML IdP without metadata: %d\n%s", p.status, p.body)
 	}
+	// Big metadata (many certificates, long organisation blocks) fits the
+	// console's form, which encoding makes up to three times larger; a form
+	// beyond the console's limit is refused as too large, not as forged.
+	big := strings.Replace(idpMetadataXML(t, "https://big.corp.example"), "</md:EntityDescriptor>",
+		strings.Repeat("\n", 400<<10)+"</md:EntityDescriptor>", 1)
+	bigIdP := post("/console/acme/identity-providers/new", "type", "SAML", "name", "Big", "metadata", "xml", "metadataXml", big)
+	if bigIdP.status != http.StatusSeeOther || count() != 4 {
+		t.Fatalf("400 KiB of metadata: %d\n%.2000s", bigIdP.status, bigIdP.body)
+	}
+	if p := post("/console/acme/identity-providers/new", "type", "SAML", "name", "Huge", "metadata", "xml",
+		"metadataXml", strings.Repeat("<", 1<<20)); p.status != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(p.body, "larger than the console takes (2 MiB): nothing was saved") || count() != 4 {
+		t.Fatalf("a form over the limit: %d\n%.2000s", p.status, p.body)
+	}
+	if p := post(strings.TrimSuffix(bigIdP.header.Get("Location"), "?done=created") + "/delete"); p.status != http.StatusSeeOther || count() != 3 {
+		t.Fatalf("delete the big IdP: %d", p.status)
+	}
 
 	// Discovery rules: add, refuse bad ones, order, delete.
 	rules := func() []*gatehouse.DiscoveryRule {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -116,6 +117,34 @@ func TestConsoleSignInAndUsers(t *testing.T) {
 	if p := b.do("GET", "/console/acme/users?limit=7", nil); rows(p) != 25 {
 		t.Fatalf("an odd page size falls back to 25: %d rows", rows(p))
 	}
+	// A search that no index narrows reads a bounded number of users per
+	// page and offers to go on; one that an index narrows pages as usual.
+	h.svc.UserSearchScan = 8
+	p := b.do("GET", "/console/acme/users?q=%25ev%25", nil)
+	if rows(p) != 1 || !strings.Contains(p.body, "reads at most 8 users per page, and it reached that limit with 1 match") ||
+		!strings.Contains(p.body, ">Continue searching<") {
+		t.Fatalf("a short substring, first page: %d rows\n%s", rows(p), p.body)
+	}
+	pages := 1
+	for next := nextLink.FindStringSubmatch(p.body); next != nil; next = nextLink.FindStringSubmatch(p.body) {
+		if pages++; pages > 6 {
+			t.Fatalf("continuing the search does not end")
+		}
+		if p = b.do("GET", html.UnescapeString(next[1]), nil); rows(p) != 0 {
+			t.Fatalf("page %d of %%ev%%: %d rows", pages, rows(p))
+		}
+		if strings.Contains(p.body, "Continue searching") && !strings.Contains(p.body, "No matches yet") {
+			t.Fatalf("page %d of %%ev%%:\n%s", pages, p.body)
+		}
+	}
+	if pages != 4 || !strings.Contains(p.body, "No more users match") {
+		t.Fatalf("%%ev%% over 31 users, 8 a page: %d pages, the last:\n%s", pages, p.body)
+	}
+	if p := b.do("GET", "/console/acme/users?q=acme-user-%25", nil); rows(p) != 25 || !strings.Contains(p.body, ">Next page<") ||
+		strings.Contains(p.body, "Continue searching") {
+		t.Fatalf("a prefix that an index narrows: %d rows\n%s", rows(p), p.body)
+	}
+	h.svc.UserSearchScan = 0
 
 	// Create users of each kind.
 	form := b.do("GET", "/console/acme/users/new", nil)

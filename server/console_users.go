@@ -96,7 +96,8 @@ func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, c *console
 			"dates": {f.Dates}, "from": {f.From}, "to": {f.To}, "cursor": {page.NextCursor}}
 		next = "/console/" + c.envID + "/users?" + nq.Encode()
 	}
-	p.Data = map[string]any{"Filter": f, "Users": page.Items, "Next": next, "Sizes": consolePageSizes}
+	p.Data = map[string]any{"Filter": f, "Users": page.Items, "Next": next, "Sizes": consolePageSizes,
+		"Stopped": page.SearchLimitReached, "Scan": int64(page.SearchScan), "Continued": q.Get("cursor") != ""}
 	s.renderConsole(w, r, status, "users", p)
 }
 

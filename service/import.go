@@ -110,10 +110,11 @@ func (s *Service) ExportUsers(ctx context.Context, envID string, fn func(*gateho
 	}
 	f := gatehouse.UserFilter{Limit: 500}
 	for {
-		users, err := s.Store.ListUsers(ctx, envID, f)
+		list, err := s.Store.ListUsers(ctx, envID, f)
 		if err != nil {
 			return err
 		}
+		users := list.Users
 		for _, u := range users {
 			if err := fn(u); err != nil {
 				return err

@@ -31,6 +31,9 @@ type Service struct {
 	// Mail sends email codes and password resets; nil means this server
 	// sends no email, and offers neither.
 	Mail Mailer
+	// UserSearchScan bounds how many users one page of a user search reads
+	// when no index narrows it; 0 means DefaultUserSearchScan.
+	UserSearchScan int
 
 	cache      caches
 	failures   failureLimiter

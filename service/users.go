@@ -164,6 +164,25 @@ func (s *Service) GetUser(ctx context.Context, envID, id string) (*gatehouse.Use
 type UserPage struct {
 	Items      []*gatehouse.User `json:"items"`
 	NextCursor string            `json:"nextCursor,omitempty"`
+	// SearchLimitReached says that the search read its limit of users
+	// (SearchScan) without filling the page: more may match after them,
+	// from NextCursor. The page may hold fewer users than asked, or none.
+	SearchLimitReached bool `json:"searchLimitReached,omitempty"`
+	SearchScan         int  `json:"-"`
+}
+
+// DefaultUserSearchScan is how many users one page of a search reads at
+// most when no index narrows it to a few (a substring too short for the
+// trigram index, a pattern that matches most users but not the other
+// filters, …), so that every page answers in bounded time at any size of
+// environment.
+const DefaultUserSearchScan = 50_000
+
+func (s *Service) userSearchScan() int {
+	if s.UserSearchScan > 0 {
+		return s.UserSearchScan
+	}
+	return DefaultUserSearchScan
 }
 
 // ListUsers lists users by filter; cursor is the opaque nextCursor of the
@@ -193,14 +212,20 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 	}
 	limit := f.Limit
 	f.Limit++
-	users, err := s.Store.ListUsers(ctx, envID, f)
+	f.Scan = s.userSearchScan()
+	list, err := s.Store.ListUsers(ctx, envID, f)
 	if err != nil {
 		return nil, err
 	}
-	page := &UserPage{Items: users}
-	if len(users) > limit {
-		page.Items = users[:limit]
-		page.NextCursor = encodeUserCursor(f.Order, users[limit-1])
+	page := &UserPage{Items: list.Users, SearchScan: f.Scan}
+	switch {
+	case len(list.Users) > limit:
+		last := list.Users[limit-1]
+		page.Items = list.Users[:limit]
+		page.NextCursor = encodeUserCursor(f.Order, last.ID, last.CreatedOn, last.UpdatedOn)
+	case list.Stopped:
+		page.SearchLimitReached = true
+		page.NextCursor = encodeUserCursor(f.Order, list.StoppedAt, list.StoppedAtTime, list.StoppedAtTime)
 	}
 	p, _ := s.Store.GetPasswordPolicy(ctx, envID)
 	for _, u := range page.Items {
@@ -209,17 +234,17 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 	return page, nil
 }
 
-// A user cursor is opaque to clients: the order, the last user's time in
-// that order, and its id.
-func encodeUserCursor(order string, last *gatehouse.User) string {
+// A user cursor is opaque to clients: the order, the time in that order
+// and the id of the position the next page starts after.
+func encodeUserCursor(order, id string, created, updated time.Time) string {
 	at := int64(0)
 	switch order {
 	case gatehouse.OrderByCreated:
-		at = last.CreatedOn.UnixMicro()
+		at = created.UnixMicro()
 	case gatehouse.OrderByUpdated:
-		at = last.UpdatedOn.UnixMicro()
+		at = updated.UnixMicro()
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + strconv.FormatInt(at, 10) + "|" + last.ID))
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + strconv.FormatInt(at, 10) + "|" + id))
 }
 
 func decodeUserCursor(cursor string, f *gatehouse.UserFilter) error {

@@ -24,6 +24,9 @@ func engineMigrations(d Dialect) []*goose.Migration {
 		goose.NewGoMigration(3, run(3), &goose.GoFunc{}),
 		// 4: substring searches (a filter that starts with %) on them.
 		goose.NewGoMigration(4, run(4), &goose.GoFunc{}),
+		// 12: equality and prefix searches on the lower-cased names,
+		// where version 3 gave the engine none.
+		goose.NewGoMigration(12, run(12), &goose.GoFunc{}),
 	}
 }
 

@@ -41,16 +41,18 @@ type Dialect struct {
 	// Migrations are the engine's own steps for the versions that
 	// engineMigrations lists.
 	Migrations map[int64]func(context.Context, *sql.Tx) error
-	// Substring returns a condition that lets an index find the users of
-	// environment $1 whose lower-cased column matches the LIKE pattern in
-	// placeholder; nil where a plain LIKE already can.
-	Substring func(column, placeholder string) string
+	// Substring returns a condition, with the placeholders ? for an
+	// environment id and ? for a LIKE pattern (no ESCAPE: _ is a wildcard),
+	// that lets an index find the users whose lower-cased column matches;
+	// nil where a plain LIKE already can.
+	Substring func(column string) string
 	// Unindexed wraps a column so that the planner cannot use an index on
-	// it (nil where no index would be used anyway).
+	// it, for the conditions that another index or the walk in list order
+	// should lead.
 	Unindexed func(column string) string
-	// SubstringProbe, when set, counts (up to SubstringProbeLimit) the
-	// index's matches of the LIKE pattern $1 in column; with that many or
-	// more, walking the users in order finds a page sooner than the index.
+	// SubstringProbe, when set, counts (up to SearchProbeLimit) the
+	// index's matches of the LIKE pattern ? (no ESCAPE) in column, in every
+	// environment; without it, substring searches walk the users in order.
 	SubstringProbe func(column string) string
 	// Optimize refreshes the query planner's statistics, where the engine
 	// does not do it by itself.
@@ -59,9 +61,6 @@ type Dialect struct {
 	// where the engine does not serialize writers by itself.
 	ForUpdate string
 }
-
-// SubstringProbeLimit is where a substring search stops using its index.
-const SubstringProbeLimit = 500
 
 // Observer is told how long each store operation took, for metrics.
 type Observer func(op string, took time.Duration, err error)

@@ -51,15 +51,23 @@ func BenchListUsers(b *testing.B, s gatehouse.Store, n int) {
 		{"EmailDomainSuffix", gatehouse.UserFilter{PrimaryEmail: "%@corp7.example"}},
 		// As the service asks: a time range lists in that time's order.
 		{"CreatedRange", gatehouse.UserFilter{CreatedFrom: &from, CreatedTo: &to, Order: gatehouse.OrderByCreated}},
-		// The worst cases: a leading wildcard that matches nothing reads
-		// every user of the environment.
+		// The worst cases: searches that no index narrows, which read at
+		// most Scan users a page.
 		{"EmailSuffixNoMatch", gatehouse.UserFilter{PrimaryEmail: "%@nowhere.example"}},
 		{"LastNameInfixNoMatch", gatehouse.UserFilter{LastName: "%zzz%"}},
+		{"UsernamePrefixAll", gatehouse.UserFilter{Username: "user%"}},
+		{"LastNamePrefixNoMatch", gatehouse.UserFilter{LastName: "zzz%"}},
+		{"ShortSubstringNoMatch", gatehouse.UserFilter{Username: "%qz%"}},
+		{"UnderscoreSubstringNoMatch", gatehouse.UserFilter{Username: "%r_9x%"}},
+		{"StatusAndCommonSubstring", gatehouse.UserFilter{Status: gatehouse.UserInactive, LastName: "%okafor%"}},
+		{"TypeNoOne", gatehouse.UserFilter{Type: gatehouse.UserTypeAdmin}},
+		{"CommonConditionsNoMatch", gatehouse.UserFilter{Type: gatehouse.UserTypeAPI, LastName: "%mit%", Username: "%@corp1.%"}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			f := c.f
-			f.Limit = 26 // a page of 25 and one to tell whether there is more
+			f.Limit = 26    // a page of 25 and one to tell whether there is more
+			f.Scan = 50_000 // as the service asks (service.DefaultUserSearchScan)
 			var took []time.Duration
 			for b.Loop() {
 				t0 := time.Now()

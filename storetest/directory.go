@@ -28,6 +28,7 @@ var directoryTests = []struct {
 	{"ListUsersFilters", testDirListUsersFilters},
 	{"ListUsersTimeRanges", testDirListUsersTimeRanges},
 	{"ListUsersLoadsRoles", testDirListUsersLoadsRoles},
+	{"ListUsersPlans", testDirListUsersPlans},
 	{"UpdateUserEveryField", testDirUpdateUserEveryField},
 	{"UpdateUserConflictsAndMissing", testDirUpdateUserConflicts},
 	{"UserWritesAreAtomic", testDirUserWritesAtomic},
@@ -139,7 +140,7 @@ func testDirListUsersPaging(t *testing.T, s gatehouse.Store) {
 				if pages > len(all)+1 {
 					t.Fatalf("paging does not end: seen %d users", len(seen))
 				}
-				page, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: after, Limit: limit})
+				page, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: after, Limit: limit}))
 				must(t, err)
 				if len(page) > limit {
 					t.Fatalf("page of %d users, limit %d", len(page), limit)
@@ -156,12 +157,12 @@ func testDirListUsersPaging(t *testing.T, s gatehouse.Store) {
 		})
 	}
 	// A page starting inside the list starts right after the given id.
-	page, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: want[9], Limit: 3})
+	page, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: want[9], Limit: 3}))
 	must(t, err)
 	if got := dirUserIDs(page); !reflect.DeepEqual(got, want[10:13]) {
 		t.Fatalf("page after %s = %v, want %v", want[9], got, want[10:13])
 	}
-	page, err = s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: want[len(want)-1], Limit: 3})
+	page, err = usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: want[len(want)-1], Limit: 3}))
 	must(t, err)
 	if len(page) != 0 {
 		t.Fatalf("page after the last id has %d users", len(page))
@@ -258,7 +259,7 @@ func testDirListUsersFilters(t *testing.T, s gatehouse.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.f
 			f.Limit = dirLimit
-			got, err := s.ListUsers(ctx, "acme", f)
+			got, err := usersOf(s.ListUsers(ctx, "acme", f))
 			must(t, err)
 			if g, w := dirUserIDs(got), dirSortedIDs(tc.want...); !reflect.DeepEqual(g, w) {
 				t.Fatalf("ListUsers(%+v) = %v, want %v", f, dirNames(got), dirNames(dirByID(tc.want)))
@@ -266,7 +267,7 @@ func testDirListUsersFilters(t *testing.T, s gatehouse.Store) {
 		})
 	}
 	// Nothing was dropped or deleted along the way.
-	got, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit})
+	got, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit}))
 	must(t, err)
 	if len(got) != len(everyone) {
 		t.Fatalf("after the filters acme has %d users, want %d", len(got), len(everyone))
@@ -337,7 +338,7 @@ func testDirListUsersTimeRanges(t *testing.T, s gatehouse.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.f
 			f.Limit = dirLimit
-			got, err := s.ListUsers(ctx, "acme", f)
+			got, err := usersOf(s.ListUsers(ctx, "acme", f))
 			must(t, err)
 			if g, w := dirUserIDs(got), dirSortedIDs(tc.want...); !reflect.DeepEqual(g, w) {
 				t.Fatalf("ListUsers = %v, want %v", dirNames(got), dirNames(dirByID(tc.want)))
@@ -385,21 +386,21 @@ func testDirListUsersLoadsRoles(t *testing.T, s gatehouse.Store) {
 		}
 	}
 	t.Run("one page", func(t *testing.T) {
-		got, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit})
+		got, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit}))
 		must(t, err)
 		check(t, got, want)
 	})
 	t.Run("page by page", func(t *testing.T) {
 		after := ""
 		for i := range want {
-			got, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: after, Limit: 1})
+			got, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{After: after, Limit: 1}))
 			must(t, err)
 			check(t, got, want[i:i+1])
 			after = got[0].ID
 		}
 	})
 	t.Run("filtered", func(t *testing.T) {
-		got, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{Username: "n%", Limit: dirLimit})
+		got, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{Username: "n%", Limit: dirLimit}))
 		must(t, err)
 		check(t, got, []*gatehouse.User{none})
 		if len(got[0].Roles) != 0 {
@@ -538,7 +539,7 @@ func testDirUpdateUserConflicts(t *testing.T, s gatehouse.Store) {
 		dirWantUser(t, s, aliceBefore)
 		_, err := s.GetUser(ctx, "globex", alice.ID)
 		wantCode(t, err, gatehouse.ENOTFOUND)
-		list, err := s.ListUsers(ctx, "globex", gatehouse.UserFilter{Limit: dirLimit})
+		list, err := usersOf(s.ListUsers(ctx, "globex", gatehouse.UserFilter{Limit: dirLimit}))
 		must(t, err)
 		if len(list) != 0 {
 			t.Fatalf("globex has users %v", dirNames(list))
@@ -601,7 +602,7 @@ func testDirDeleteUser(t *testing.T, s gatehouse.Store) {
 	wantCode(t, err, gatehouse.ENOTFOUND)
 	wantCode(t, s.DeleteUser(ctx, "acme", gone.ID), gatehouse.ENOTFOUND)
 	wantCode(t, s.DeleteUser(ctx, "acme", "missing"), gatehouse.ENOTFOUND)
-	list, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit})
+	list, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit}))
 	must(t, err)
 	if got := dirUserIDs(list); !reflect.DeepEqual(got, []string{keep.ID}) {
 		t.Fatalf("after delete acme lists %v", dirNames(list))
@@ -870,7 +871,7 @@ func testDirDeleteRole(t *testing.T, s gatehouse.Store) {
 	if got := dirGetUser(t, s, "acme", u2.ID).Roles; got == nil || len(got) != 0 {
 		t.Fatalf("u2's roles after deleting CASHIER: %#v, want empty", got)
 	}
-	listed, err := s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit})
+	listed, err := usersOf(s.ListUsers(ctx, "acme", gatehouse.UserFilter{Limit: dirLimit}))
 	must(t, err)
 	for _, u := range listed {
 		for _, a := range u.Roles {
@@ -1478,7 +1479,7 @@ func testDirSubstringSearch(t *testing.T, s gatehouse.Store) {
 	newEnv(t, s, "globex")
 	find := func(env, email string) []string {
 		t.Helper()
-		users, err := s.ListUsers(ctx, env, gatehouse.UserFilter{PrimaryEmail: email, Limit: 100})
+		users, err := usersOf(s.ListUsers(ctx, env, gatehouse.UserFilter{PrimaryEmail: email, Limit: 100}))
 		must(t, err)
 		var names []string
 		for _, u := range users {
@@ -1539,7 +1540,7 @@ func testDirListUsersInTimeOrder(t *testing.T, s gatehouse.Store) {
 		var seen []*gatehouse.User
 		f := gatehouse.UserFilter{Order: order, Limit: 2}
 		for range 10 {
-			page, err := s.ListUsers(ctx, "acme", f)
+			page, err := usersOf(s.ListUsers(ctx, "acme", f))
 			must(t, err)
 			if len(page) == 0 {
 				break
@@ -1566,3 +1567,6 @@ func testDirListUsersInTimeOrder(t *testing.T, s gatehouse.Store) {
 		}
 	}
 }
+
+// usersOf is the users of a ListUsers answer.
+func usersOf(l gatehouse.UserList, err error) ([]*gatehouse.User, error) { return l.Users, err }

@@ -273,6 +273,9 @@ and email compare case-insensitively, and a % in --username, --first-name,
 				}
 				return printOut(cmd, page, func(w io.Writer) {
 					printUsers(w, page.Items...)
+					if page.SearchLimitReached {
+						fmt.Fprintf(w, "The search read %d users without filling the page; more may match further on.\n", page.SearchScan)
+					}
 					if page.NextCursor != "" {
 						fmt.Fprintf(w, "More: --cursor %s\n", page.NextCursor)
 					}
