@@ -11,7 +11,8 @@
 // 2. applications: a web application whose secret is shown once (and
 //    authenticates at the token endpoint), rotated (the old one stops
 //    working), deleted after the confirmation;
-// 3. policies: the STANDARD preset, a weak sample password's broken rules,
+// 3. policies: the STANDARD preset, a weak sample password's broken rules
+//    (checked live as it is typed, by the vendored htmx),
 //    MFA with TOTP only, reauthentication after some hours;
 // 4. branding: colours, title and message, the preview, and the real
 //    sign-in page;
@@ -407,35 +408,92 @@ test('an environment administrator runs the environment in the console', { timeo
   }, 'apps');
 
   // ---- 3. Policies.
-  await step('policies: apply the STANDARD preset; a weak sample password breaks its rules', async () => {
-    await page.goto(c('policies'));
-    await page.selectOption('#preset', 'STANDARD');
-    await page.getByRole('button', { name: 'Apply preset' }).click();
-    await page.waitForURL(/done=preset/);
-    assert.match(await notice(page).innerText(), /preset's rules are now the password policy/);
-    assert.match(await page.locator('#password').innerText(), /STANDARD\s*preset/);
-    const pw = await apiGet('/password-policy');
-    assert.equal(pw.preset, 'STANDARD');
-    assert.equal(await page.inputValue('#pw-minLength'), String(pw.minLength));
-    await shoot(page, shots, 'console-31-policies-standard');
+  await step('policies: apply the STANDARD preset; a weak sample password breaks its rules as it is typed', async () => {
+    // This step's script errors and CSP violations (Chromium logs each
+    // refused script, style or request as a console message), htmx's
+    // included: its indicator <style> would be one.
+    const problems = [];
+    const onConsole = (m) => {
+      if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console ${m.type()}: ${m.text()}`);
+    };
+    const onPageError = (e) => problems.push(`pageerror: ${e.message}`);
+    page.on('console', onConsole);
+    page.on('pageerror', onPageError);
+    try {
+      await page.goto(c('policies'));
+      await page.selectOption('#preset', 'STANDARD');
+      await page.getByRole('button', { name: 'Apply preset' }).click();
+      await page.waitForURL(/done=preset/);
+      assert.match(await notice(page).innerText(), /preset's rules are now the password policy/);
+      assert.match(await page.locator('#password').innerText(), /STANDARD\s*preset/);
+      const pw = await apiGet('/password-policy');
+      assert.equal(pw.preset, 'STANDARD');
+      assert.equal(await page.inputValue('#pw-minLength'), String(pw.minLength));
+      await shoot(page, shots, 'console-31-policies-standard');
 
-    await page.fill('#sample', 'abc');
-    await page.getByRole('button', { name: 'Check', exact: true }).click();
-    const result = page.locator('.check-result');
-    await result.waitFor();
-    const text = await result.innerText();
-    assert.match(text, /The sample breaks \d+ rules of the policy/);
-    const broken = await result.locator('li').allInnerTexts();
-    assert.ok(broken.length >= 3, `several rules broken: ${broken.join(' | ')}`);
-    assert.ok(broken.some((b) => /^Minimum length/.test(b)), `the length rule: ${broken.join(' | ')}`);
-    assert.ok(broken.some((b) => /^Uppercase letters/.test(b)), `the uppercase rule: ${broken.join(' | ')}`);
-    assert.ok(broken.some((b) => /^Digits/.test(b)), `the digits rule: ${broken.join(' | ')}`);
-    assert.ok(!(await page.content()).includes('value="abc"'), 'the sample is not shown back');
-    await shoot(page, shots, 'console-32-policies-check');
+      // htmx 2 is loaded and read its settings from the layout's meta.
+      const htmx = await page.evaluate(() => ({ version: window.htmx?.version, indicatorStyles: window.htmx?.config.includeIndicatorStyles,
+        styles: document.querySelectorAll('style').length }));
+      assert.match(String(htmx.version), /^2\./, 'htmx 2 is loaded');
+      assert.deepEqual([htmx.indicatorStyles, htmx.styles], [false, 0], 'htmx adds no <style> of its own');
 
-    await page.fill('#sample', 'Str0ng-Enough-Pass');
-    await page.getByRole('button', { name: 'Check', exact: true }).click();
-    await page.getByText('The sample meets the policy.').waitFor();
+      // Typed, not sent: htmx checks the sample after a pause and swaps in
+      // the result alone, while the page stays where it is.
+      const at = page.url();
+      const result = page.locator('#check-result[aria-live=polite] .check-result');
+      const weak = 'wksmpl';
+      const sent = page.waitForRequest((r) => r.url() === c('policies/password/check') && r.method() === 'POST' && r.headers()['hx-request'] === 'true');
+      await page.locator('#sample').pressSequentially(weak, { delay: 40 });
+      const request = await sent;
+      assert.match(request.postData() ?? '', /(^|&)csrf=[^&]+/, 'the live check sends the form\'s CSRF token');
+      await result.waitFor();
+      assert.equal(page.url(), at, 'the live check does not leave the page');
+      assert.match(await result.innerText(), /The sample breaks \d+ rules of the policy/);
+      const broken = await result.locator('li').allInnerTexts();
+      assert.ok(broken.length >= 3, `several rules broken: ${broken.join(' | ')}`);
+      assert.ok(broken.some((b) => /^Minimum length/.test(b)), `the length rule: ${broken.join(' | ')}`);
+      assert.ok(broken.some((b) => /^Uppercase letters/.test(b)), `the uppercase rule: ${broken.join(' | ')}`);
+      assert.ok(broken.some((b) => /^Digits/.test(b)), `the digits rule: ${broken.join(' | ')}`);
+      await shoot(page, shots, 'console-32-policies-check');
+
+      const good = 'Str0ng-Enough-Pass';
+      await page.fill('#sample', good);
+      await page.locator('#check-result').getByText('The sample meets the policy.').waitFor();
+      assert.equal(await page.locator('#check-result li').count(), 0);
+      await shoot(page, shots, 'console-32b-policies-check-good');
+
+      // Cleared: no result at all.
+      await page.fill('#sample', '');
+      await page.locator('#check-result .check-result').waitFor({ state: 'detached' });
+      assert.equal(page.url(), at);
+
+      // The samples are in no page and in no line of the log.
+      const html = await page.content();
+      const log = await readFile(logFile, 'utf8');
+      for (const s of [weak, good]) {
+        assert.ok(!html.includes(s), `the page does not show the sample ${s}`);
+        assert.ok(!log.includes(s), `the log does not hold the sample ${s}`);
+      }
+    } finally {
+      page.off('console', onConsole);
+      page.off('pageerror', onPageError);
+    }
+    assert.deepEqual(problems, [], 'no script error or CSP violation on the policies page');
+
+    // A stale form token (as after signing in again in another tab) is
+    // refused, and htmx opens the whole page again rather than leave the
+    // last result showing as if it were this sample's.
+    await page.locator('#sample').pressSequentially('wksmpl', { delay: 40 });
+    await page.locator('#check-result .check-result').waitFor();
+    await page.locator('#check input[name=csrf]').evaluate((el) => { el.value = 'stale'; });
+    const reopened = page.waitForURL(c('policies'));
+    await page.locator('#sample').pressSequentially('Q1!', { delay: 40 });
+    await reopened;
+    await page.locator('#sample').waitFor();
+    assert.equal(await page.locator('#check-result .check-result').count(), 0, 'no result after the refusal');
+    // Chromium logs the refused request itself; nothing else.
+    const refused = errors.splice(0);
+    assert.ok(refused.every((e) => /status of 403/.test(e)), `only the refused request is logged: ${refused.join(' | ')}`);
   }, 'policies');
 
   await step('policies: MFA on with the authenticator app only; sign in again after 12 hours', async () => {

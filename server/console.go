@@ -132,7 +132,8 @@ func consoleCSRF(token string) string { return service.FormToken(token, "console
 // mountConsole registers /console/{env}/….
 func (s *Server) mountConsole() {
 	s.consoleMux.HandleFunc("GET /console/{env}/callback", s.consoleCallback)
-	s.consoleMux.HandleFunc("GET /console/{env}/assets/console.css", s.consoleCSS)
+	s.consoleMux.HandleFunc("GET /console/{env}/assets/console.css", consoleAsset("console.css", "text/css; charset=utf-8"))
+	s.consoleMux.HandleFunc("GET /console/{env}/assets/htmx.min.js", consoleAsset("htmx.min.js", "text/javascript; charset=utf-8"))
 	s.consoleMux.HandleFunc("GET /console/{env}/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/"+r.PathValue("env")+"/users", http.StatusSeeOther)
 	})
@@ -158,6 +159,9 @@ func (s *Server) mountConsole() {
 func (s *Server) consoleRoute(pattern string, a access, handle func(http.ResponseWriter, *http.Request, *console)) {
 	s.consoleMux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		envID := r.PathValue("env")
+		if fragmentRequest(r) {
+			w = fragmentWriter{ResponseWriter: w, page: consoleSectionPage(r)}
+		}
 		consoleHeaders(w)
 		if _, err := s.svc.ActiveEnvironment(r.Context(), envID); err != nil || envID == "" {
 			http.NotFound(w, r)
@@ -170,6 +174,12 @@ func (s *Server) consoleRoute(pattern string, a access, handle func(http.Respons
 			p, err = s.principalOf(r, envID, token)
 		}
 		if token == "" || err != nil || p.claims.SubjectType != gatehouse.ActorUser || p.claims.ClientID != service.ConsoleClientID {
+			// htmx's request would follow a redirect to the sign-in page
+			// itself and swap that page into the fragment.
+			if fragmentRequest(r) {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
 			if r.Method != http.MethodGet {
 				http.Redirect(w, r, "/console/"+envID+"/users", http.StatusSeeOther)
 				return
@@ -206,10 +216,12 @@ func (s *Server) consoleRoute(pattern string, a access, handle func(http.Respons
 const consoleFormLimit = 2 << 20
 
 // consoleHeaders are the console's security headers: no framing, no inline
-// code, forms only to itself.
+// code (scripts only the console's own files, which may call back only to
+// the console), forms only to itself.
 func consoleHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "same-origin")
@@ -290,11 +302,52 @@ func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/"+envID+"/oauth2/logout?"+q.Encode(), http.StatusSeeOther)
 }
 
-func (s *Server) consoleCSS(w http.ResponseWriter, r *http.Request) {
-	body, _ := consoleFiles.ReadFile("console/console.css")
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	w.Write(body)
+// consoleAsset serves a file of the console's directory: the same for every
+// environment and administrator, so no sign-in is needed and browsers may
+// keep it for an hour.
+func consoleAsset(name, contentType string) http.HandlerFunc {
+	body, err := consoleFiles.ReadFile("console/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write(body)
+	}
+}
+
+// fragmentRequest reports whether htmx sent r to swap the answer into part
+// of the page the browser shows.
+func fragmentRequest(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// fragmentWriter answers htmx's requests. A refusal or an error is a page
+// of its own (the sign-in, "not allowed", a stale form token) that is out of
+// place inside a fragment, and htmx swaps nothing for one, which would leave
+// an earlier answer showing as if it were this one's. So on any of them
+// htmx is told to open the whole page again, which then shows the refusal
+// (or works, with a fresh form token). A redirect, not a reload: the page
+// shown may be the answer to a form, which a reload would send again.
+type fragmentWriter struct {
+	http.ResponseWriter
+	page string
+}
+
+func (w fragmentWriter) WriteHeader(status int) {
+	if status >= 400 {
+		w.Header().Set("HX-Redirect", w.page)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// consoleSectionPage is the page of the console section a request belongs
+// to: /console/{env}/{section} of /console/{env}/{section}/….
+func consoleSectionPage(r *http.Request) string {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 4)
+	if len(parts) < 3 {
+		return "/console/" + r.PathValue("env") + "/users"
+	}
+	return "/" + strings.Join(parts[:3], "/")
 }
 
 func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
@@ -309,5 +362,16 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, status in
 	w.WriteHeader(status)
 	if err := consoleTemplates[name].ExecuteTemplate(w, "layout", p); err != nil {
 		s.log.ErrorContext(r.Context(), "rendering a console page", "page", name, "err", err)
+	}
+}
+
+// renderConsoleFragment answers htmx with one named template of a page's
+// file (fragment), the same markup that the whole page shows in its place.
+func (s *Server) renderConsoleFragment(w http.ResponseWriter, r *http.Request, name, fragment string, data any) {
+	consoleHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if err := consoleTemplates[name].ExecuteTemplate(w, fragment, data); err != nil {
+		s.log.ErrorContext(r.Context(), "rendering a console fragment", "page", name, "fragment", fragment, "err", err)
 	}
 }

@@ -161,17 +161,25 @@ type policiesView struct {
 	Preset         string
 	Presets        []policyOption
 	PasswordForm   []policyGroup
-	Checked        bool
-	Violations     []consoleViolation
-	MFA            url.Values
-	Methods        []policyOption
-	NotEnrolled    []policyOption
-	Verifications  []policyOption
-	SignOn         url.Values
+	// sampleCheck is set when the page answers the sample check's form.
+	sampleCheck
+	MFA           url.Values
+	Methods       []policyOption
+	NotEnrolled   []policyOption
+	Verifications []policyOption
+	SignOn        url.Values
 }
 
 // consoleViolation is a rule a sample password breaks.
 type consoleViolation struct{ Rule, Label, Message string }
+
+// sampleCheck is the result of a sample password's check: the policies
+// page's "check-result" template, alone or in the page.
+type sampleCheck struct {
+	// Checked is false when there was no sample: nothing to show.
+	Checked    bool
+	Violations []consoleViolation
+}
 
 func mfaPolicyValues(p *gatehouse.MFAPolicy) url.Values {
 	v := url.Values{"allowedMethods": p.AllowedMethods, "whenNotEnrolled": {p.WhenNotEnrolled},
@@ -339,11 +347,17 @@ var policyRuleLabels = func() map[string]string {
 }()
 
 // consoleCheckPassword runs the stored password policy on a sample and
-// shows the rules it breaks; the sample is neither stored nor shown.
+// shows the rules it breaks; the sample is neither stored, logged nor shown.
+// The live check (htmx, while the administrator types) gets the result
+// alone; the form sent without script gets the whole page with it.
 func (s *Server) consoleCheckPassword(w http.ResponseWriter, r *http.Request, c *console) {
-	violations, err := s.svc.CheckPasswordSample(r.Context(), c.envID, r.PostForm.Get("sample"))
+	check, err := s.checkPasswordSample(r, c)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if fragmentRequest(r) {
+		s.renderConsoleFragment(w, r, "policies", "check-result", check)
 		return
 	}
 	p, err := s.policiesPage(r, c, nil, nil, nil)
@@ -351,13 +365,28 @@ func (s *Server) consoleCheckPassword(w http.ResponseWriter, r *http.Request, c 
 		s.writeError(w, r, err)
 		return
 	}
-	v := p.Data.(*policiesView)
-	v.Checked = true
+	p.Data.(*policiesView).sampleCheck = check
+	s.renderConsole(w, r, http.StatusOK, "policies", p)
+}
+
+// checkPasswordSample checks the form's sample against the stored policy.
+// An empty sample is not checked: the live check sends one when the box is
+// cleared, and the answer is then an empty result, not a list of rules.
+func (s *Server) checkPasswordSample(r *http.Request, c *console) (sampleCheck, error) {
+	sample := r.PostForm.Get("sample")
+	if sample == "" {
+		return sampleCheck{}, nil
+	}
+	violations, err := s.svc.CheckPasswordSample(r.Context(), c.envID, sample)
+	if err != nil {
+		return sampleCheck{}, err
+	}
+	check := sampleCheck{Checked: true}
 	for _, vi := range violations {
-		v.Violations = append(v.Violations, consoleViolation{Rule: vi.Rule, Label: policyRuleLabels[vi.Rule],
+		check.Violations = append(check.Violations, consoleViolation{Rule: vi.Rule, Label: policyRuleLabels[vi.Rule],
 			Message: strings.TrimSuffix(vi.Message, " ("+vi.Rule+")")})
 	}
-	s.renderConsole(w, r, http.StatusOK, "policies", p)
+	return check, nil
 }
 
 func (s *Server) consoleSaveMFAPolicy(w http.ResponseWriter, r *http.Request, c *console) {

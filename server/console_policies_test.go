@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
 )
 
 // TestConsolePolicies: an environment administrator applies a password
@@ -325,5 +326,128 @@ func TestConsoleBranding(t *testing.T) {
 	}
 	if got, _ := h.svc.Branding(ctx, "globex"); *got != gatehouse.DefaultBranding() {
 		t.Fatalf("globex's branding changed: %+v", got)
+	}
+}
+
+// htmxRequest is the header htmx sends with each of its requests.
+var htmxRequest = http.Header{"HX-Request": {"true"}}
+
+// TestConsolePasswordCheckLive: htmx's live check of a sample password gets
+// the result alone, the same markup the whole page shows in its live region;
+// the form sent without script still gets the whole page; an empty sample
+// is an empty result; the sample is never in an answer; refusals (no CSRF
+// token, no session, a role taken away) send htmx to the whole page.
+func TestConsolePasswordCheckLive(t *testing.T) {
+	h := newAPI(t)
+	ctx := context.Background()
+	consoleAdmin(t, h, "acme", "eve@acme.example", gatehouse.RoleEnvironmentAdmin)
+	b := newBrowser(t, h)
+	pg := consoleSignIn(t, b, "acme", "/console/acme/policies", "eve@acme.example")
+	if !strings.Contains(pg.body, `<script src="/console/acme/assets/htmx.min.js" defer></script>`) ||
+		!strings.Contains(pg.body, `<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false}'>`) ||
+		!strings.Contains(pg.body, `hx-post="/console/acme/policies/password/check"`) ||
+		!strings.Contains(pg.body, `<div id="check-result" aria-live="polite" aria-atomic="true"></div>`) {
+		t.Fatalf("the policies page does not load htmx or has no live check:\n%s", pg.body)
+	}
+	if csp := pg.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "connect-src 'self';") ||
+		strings.Contains(csp, "unsafe") {
+		t.Fatalf("the console's CSP %q", csp)
+	}
+	csrf := consoleCSRFOf(t, pg)
+	if p := b.do("POST", "/console/acme/policies/password/preset", url.Values{"csrf": {csrf}, "preset": {gatehouse.PresetStandard}}); p.status != http.StatusSeeOther {
+		t.Fatalf("apply the STANDARD preset: %d", p.status)
+	}
+	check := func(b *browser, header http.Header, form url.Values) page {
+		t.Helper()
+		return b.doWith("POST", "/console/acme/policies/password/check", form, header)
+	}
+	sample := func(s string) url.Values { return url.Values{"csrf": {csrf}, "sample": {s}} }
+	isFragment := func(p page) bool {
+		return p.status == 200 && strings.HasPrefix(p.header.Get("Content-Type"), "text/html") && p.header.Get("HX-Redirect") == "" &&
+			!strings.Contains(p.body, "<html") && !strings.Contains(p.body, "<h1>") && !strings.Contains(p.body, `name="csrf"`)
+	}
+
+	// A weak sample: the broken rules alone, then the same markup inside the
+	// whole page's live region when the form is sent without script.
+	const weak = "weakSample"
+	live := check(b, htmxRequest, sample(weak))
+	if !isFragment(live) || !strings.HasPrefix(live.body, `<div class="error check-result"><p>The sample breaks 2 rules of the policy:</p>`) ||
+		!strings.Contains(live.body, "<strong>Digits</strong>") || !strings.Contains(live.body, "<strong>Special characters</strong>") ||
+		strings.Contains(live.body, weak) {
+		t.Fatalf("the live check of a weak sample: %d %v\n%s", live.status, live.header, live.body)
+	}
+	full := check(b, nil, sample(weak))
+	if full.status != 200 || !strings.Contains(full.body, "<h1>Policies</h1>") || strings.Contains(full.body, weak) ||
+		!strings.Contains(full.body, `<div id="check-result" aria-live="polite" aria-atomic="true">`+live.body+`</div>`) {
+		t.Fatalf("the check without script is not the whole page with the same result: %d\n%s", full.status, full.body)
+	}
+
+	// A good sample, then an empty one (the box cleared): nothing to show.
+	const good = "Str0ng-Enough-Pass"
+	if p := check(b, htmxRequest, sample(good)); !isFragment(p) || strings.TrimSpace(p.body) != `<p class="notice check-result">The sample meets the policy.</p>` {
+		t.Fatalf("the live check of a good sample: %d\n%s", p.status, p.body)
+	}
+	if p := check(b, htmxRequest, sample("")); !isFragment(p) || strings.TrimSpace(p.body) != "" {
+		t.Fatalf("the live check of an empty sample: %d\n%s", p.status, p.body)
+	}
+	if p := check(b, nil, sample("")); p.status != 200 || !strings.Contains(p.body, `aria-atomic="true"></div>`) {
+		t.Fatalf("the check of an empty sample without script: %d\n%s", p.status, p.body)
+	}
+
+	// Refused: without the CSRF token, with another one, without a session.
+	// htmx swaps nothing on a refusal, so the answer sends it to the whole
+	// page instead of leaving an earlier result showing.
+	refusedToPage := func(p page, status int) bool {
+		return p.status == status && p.header.Get("HX-Redirect") == "/console/acme/policies" && p.header.Get("Location") == "" &&
+			!strings.Contains(p.body, "check-result") && !strings.Contains(p.body, weak)
+	}
+	other := "A" + csrf[1:]
+	if other == csrf {
+		other = "B" + csrf[1:]
+	}
+	for what, form := range map[string]url.Values{
+		"without the CSRF token": {"sample": {weak}},
+		"with another token":     {"csrf": {other}, "sample": {weak}},
+	} {
+		if p := check(b, htmxRequest, form); !refusedToPage(p, http.StatusForbidden) {
+			t.Fatalf("the live check %s: %d %v\n%s", what, p.status, p.header, p.body)
+		}
+	}
+	if p := check(b, nil, url.Values{"sample": {weak}}); p.status != http.StatusForbidden || p.header.Get("HX-Redirect") != "" {
+		t.Fatalf("the check without script and the CSRF token: %d %v", p.status, p.header)
+	}
+	if p := check(newBrowser(t, h), htmxRequest, sample(weak)); !refusedToPage(p, http.StatusUnauthorized) {
+		t.Fatalf("the live check without a session: %d %v\n%s", p.status, p.header, p.body)
+	}
+
+	// READ_ONLY checks samples live too, until the role is taken away.
+	rita := consoleAdmin(t, h, "acme", "rita@acme.example", gatehouse.RoleReadOnly)
+	ro := newBrowser(t, h)
+	roCSRF := consoleCSRFOf(t, consoleSignIn(t, ro, "acme", "/console/acme/policies", "rita@acme.example"))
+	roSample := url.Values{"csrf": {roCSRF}, "sample": {weak}}
+	if p := check(ro, htmxRequest, roSample); !isFragment(p) || p.body != live.body {
+		t.Fatalf("READ_ONLY's live check: %d\n%s", p.status, p.body)
+	}
+	if _, err := h.svc.SetRoles(ctx, service.OperatorActor(), "acme", rita.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := check(ro, htmxRequest, roSample); !refusedToPage(p, http.StatusForbidden) {
+		t.Fatalf("the live check after the role was taken away: %d %v\n%s", p.status, p.header, p.body)
+	}
+}
+
+// TestConsoleAssets: the console's stylesheet and its vendored htmx are
+// served to anyone, with their types, for browsers to keep for an hour.
+func TestConsoleAssets(t *testing.T) {
+	h := newAPI(t)
+	b := newBrowser(t, h)
+	for file, want := range map[string]string{"console.css": "text/css; charset=utf-8", "htmx.min.js": "text/javascript; charset=utf-8"} {
+		p := b.do("GET", "/console/acme/assets/"+file, nil)
+		if p.status != 200 || p.header.Get("Content-Type") != want || p.header.Get("Cache-Control") != "public, max-age=3600" || len(p.body) < 1000 {
+			t.Fatalf("%s: %d %v, %d bytes", file, p.status, p.header, len(p.body))
+		}
+	}
+	if js := b.do("GET", "/console/acme/assets/htmx.min.js", nil); !strings.HasPrefix(js.body, "var htmx=") || !strings.Contains(js.body, `version:"2.`) {
+		t.Fatalf("htmx.min.js is not htmx 2: %.100s", js.body)
 	}
 }

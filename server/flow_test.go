@@ -43,6 +43,12 @@ type page struct {
 
 func (b *browser) do(method, target string, form url.Values) page {
 	b.t.Helper()
+	return b.doWith(method, target, form, nil)
+}
+
+// doWith is do with more request headers, such as htmx's HX-Request.
+func (b *browser) doWith(method, target string, form url.Values, header http.Header) page {
+	b.t.Helper()
 	if !strings.HasPrefix(target, "http") {
 		target = b.h.ts.URL + target
 	}
@@ -53,6 +59,9 @@ func (b *browser) do(method, target string, form url.Values) page {
 	req, _ := http.NewRequest(method, target, body)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
