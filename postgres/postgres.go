@@ -36,8 +36,11 @@ func dialect() (sqlstore.Dialect, error) {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23503"
 		},
-		Locker:    locker,
-		ForUpdate: " FOR UPDATE",
+		Locker: locker,
+		// The unnamed statement of the extended protocol is planned for
+		// the values it is sent with.
+		PlanWithValues: []any{pgx.QueryExecModeExec},
+		ForUpdate:      " FOR UPDATE",
 		SubstringProbe: func(column string) string {
 			return fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM users WHERE %s LIKE ? LIMIT %d) AS matches`, column, sqlstore.SearchProbeLimit)
 		},

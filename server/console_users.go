@@ -150,7 +150,9 @@ type consoleSession struct{ Browser, ClientIP, SignedIn, Expires, IdentityProvid
 
 type consoleEvent struct {
 	Time, What, By, ClientIP string
-	Failed                   bool
+	// ByID is the administrator who acted, for a link to their page.
+	ByID   string
+	Failed bool
 }
 
 type consoleBypass struct {
@@ -213,9 +215,25 @@ func (s *Server) renderConsoleUser(w http.ResponseWriter, r *http.Request, c *co
 		s.writeError(w, r, err)
 		return
 	}
+	admins := map[string]string{} // the usernames of the administrators who acted, by id
 	for _, e := range events {
-		v.Activity = append(v.Activity, consoleEvent{Time: when(e.Time, time.UTC), What: consoleEventText(e, u.ID), By: consoleEventActor(e, u.ID),
-			ClientIP: e.ClientIP, Failed: e.Outcome == gatehouse.OutcomeFailure})
+		ev := consoleEvent{Time: when(e.Time, time.UTC), What: consoleEventText(e, u.ID), By: consoleEventActor(e, u.ID),
+			ClientIP: e.ClientIP, Failed: e.Outcome == gatehouse.OutcomeFailure}
+		if e.ActorType == gatehouse.ActorUser && e.ActorID != u.ID {
+			name, seen := admins[e.ActorID]
+			if !seen {
+				if admin, err := s.svc.GetUser(ctx, c.envID, e.ActorID); err == nil {
+					name = admin.Username
+				}
+				admins[e.ActorID] = name
+			}
+			if name != "" {
+				ev.By, ev.ByID = name, e.ActorID
+			} else {
+				ev.By = "a deleted administrator"
+			}
+		}
+		v.Activity = append(v.Activity, ev)
 	}
 	if v.CanManage {
 		roles, err := s.svc.ListRoles(ctx, c.envID)

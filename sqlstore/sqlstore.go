@@ -54,6 +54,12 @@ type Dialect struct {
 	// index's matches of the LIKE pattern ? (no ESCAPE) in column, in every
 	// environment; without it, substring searches walk the users in order.
 	SubstringProbe func(column string) string
+	// PlanWithValues are arguments put before those of the queries whose
+	// best plan depends on the values (a user search's probes and walks),
+	// where the engine may otherwise reuse one plan made for any values:
+	// PostgreSQL's cached generic plan reads a whole environment for a
+	// type that nobody has.
+	PlanWithValues []any
 	// Optimize refreshes the query planner's statistics, where the engine
 	// does not do it by itself.
 	Optimize string

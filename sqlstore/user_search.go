@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,12 @@ func render(sep string, clauses ...clause) (string, []any) {
 	return b.String(), args
 }
 
+// valuePlanned are the arguments of a query whose plan depends on their
+// values, with what the engine needs to plan it for them.
+func (r repos) valuePlanned(args []any) []any {
+	return append(slices.Clone(r.d.PlanWithValues), args...)
+}
+
 // A userTerm is one condition of a user search, in the forms a plan may
 // take it.
 type userTerm struct {
@@ -61,6 +68,10 @@ type userTerm struct {
 	// user can match, so that the probe is not needed.
 	probe  *clause
 	unique bool
+	// inIDOrder says that indexed reads its users in id order (an
+	// (env_id, column, id) index and an equality), so that it can lead a
+	// walk in id order, reading only its own matches.
+	inIDOrder bool
 }
 
 // userTerms are the filter's conditions, but the time range of the list's
@@ -80,7 +91,7 @@ func (r repos) userTerms(envID string, f gatehouse.UserFilter) []userTerm {
 	}
 	equal := func(column string, v any) userTerm {
 		c := cl(column+" = ?", v)
-		return userTerm{indexed: c, plain: cl(unindexed(column)+" = ?", v), probe: probe(c)}
+		return userTerm{indexed: c, plain: cl(unindexed(column)+" = ?", v), probe: probe(c), inIDOrder: true}
 	}
 	// Text matches: equality where a value has no wildcard (the
 	// (env_id, column, id) indexes serve it), else LIKE case-insensitively
@@ -158,30 +169,27 @@ func orderColumn(order string) string {
 // by a time and then id, within the filter's range of that time. One index
 // serves it: the primary key, or (env_id, time, id).
 type userWalk struct {
-	column string // the time column, or "" for id order
-	conds  []clause
+	column string   // the time column, or "" for id order
+	ranges []clause // the filter's range of that time
+}
+
+// A userPosition is a place in a walk: the users after it come next.
+type userPosition struct {
+	id string // "" is the start
+	at time.Time
 }
 
 func newUserWalk(f gatehouse.UserFilter) userWalk {
 	w := userWalk{column: orderColumn(f.Order)}
-	if w.column == "" {
-		if f.After != "" {
-			w.conds = append(w.conds, cl("id > ?", f.After))
-		}
-		return w
-	}
-	if f.After != "" {
-		w.conds = append(w.conds, cl("("+w.column+", id) > (?, ?)", micros(f.AfterTime), f.After))
-	}
 	from, to := f.CreatedFrom, f.CreatedTo
 	if w.column == "updated_on" {
 		from, to = f.UpdatedFrom, f.UpdatedTo
 	}
-	if from != nil {
-		w.conds = append(w.conds, cl(w.column+" >= ?", micros(*from)))
+	if w.column != "" && from != nil {
+		w.ranges = append(w.ranges, cl(w.column+" >= ?", micros(*from)))
 	}
-	if to != nil {
-		w.conds = append(w.conds, cl(w.column+" < ?", micros(*to)))
+	if w.column != "" && to != nil {
+		w.ranges = append(w.ranges, cl(w.column+" < ?", micros(*to)))
 	}
 	return w
 }
@@ -194,105 +202,144 @@ func (w userWalk) key() string {
 	return w.column + ", id"
 }
 
-// end finds where a walk of n users stops: the nth user's position, when
-// more users follow it (ok), for a walk bounded there.
-func (r repos) walkEnd(ctx context.Context, envID string, w userWalk, n int) (id string, at time.Time, ok bool, err error) {
-	where, args := render(" AND ", append([]clause{cl("env_id = ?", envID)}, w.conds...)...)
+// after is the condition for the users after p, none at the start.
+func (w userWalk) after(p userPosition) []clause {
+	switch {
+	case p.id == "":
+		return nil
+	case w.column == "":
+		return []clause{cl("id > ?", p.id)}
+	}
+	return []clause{cl("("+w.column+", id) > (?, ?)", micros(p.at), p.id)}
+}
+
+// through is the condition for the users up to p, p included.
+func (w userWalk) through(p userPosition) clause {
+	if w.column == "" {
+		return cl("id <= ?", p.id)
+	}
+	return cl("("+w.column+", id) <= (?, ?)", micros(p.at), p.id)
+}
+
+// end finds where a walk of n users from p stops: the nth user's position,
+// when more users follow it (more), for a walk bounded there.
+func (r repos) walkEnd(ctx context.Context, envID string, w userWalk, p userPosition, n int) (end userPosition, more bool, err error) {
+	conds := append(append([]clause{cl("env_id = ?", envID)}, w.ranges...), w.after(p)...)
+	where, args := render(" AND ", conds...)
 	query := `SELECT ` + w.key() + ` FROM users WHERE ` + where + ` ORDER BY ` + w.key() +
 		` LIMIT 2 OFFSET ` + strconv.Itoa(n-1)
-	rows, err := r.q.QueryContext(ctx, query, args...)
+	rows, err := r.q.QueryContext(ctx, query, r.valuePlanned(args)...)
 	if err != nil {
-		return "", time.Time{}, false, err
+		return end, false, err
 	}
 	defer rows.Close()
 	found := 0
 	for rows.Next() {
-		found++
-		if found > 1 {
+		if found++; found > 1 {
 			continue
 		}
 		if w.column == "" {
-			err = rows.Scan(&id)
+			err = rows.Scan(&end.id)
 		} else {
 			var t int64
-			err = rows.Scan(&t, &id)
-			at = time.UnixMicro(t).UTC()
+			err = rows.Scan(&t, &end.id)
+			end.at = time.UnixMicro(t).UTC()
 		}
 		if err != nil {
-			return "", time.Time{}, false, err
+			return end, false, err
 		}
 	}
-	return id, at, found == 2, rows.Err()
+	return end, found == 2, rows.Err()
 }
+
+// firstStretch is how many users a bounded walk reads before the rest of
+// its bound: enough to fill a page of a search that many users match, so
+// that such a page does not pay for finding the end of the whole bound.
+const firstStretch = 1000
 
 // ListUsers plans the search from the filter. When one condition's index
 // holds few matches (a probe counts them), the users are read through that
 // index, every other condition checked on the way. Otherwise they are read
-// in list order, which fills a page soonest when many match; with f.Scan
-// set, at most f.Scan of them, so that a search that matches few users of
-// a big environment answers in bounded time and goes on at the next page.
+// in list order, which fills a page soonest when many match, through an
+// equality's index when one serves that order; with f.Scan set, the walk
+// covers at most f.Scan users of the list, so that a search that matches
+// few users of a big environment answers in bounded time and goes on at
+// the next page.
 func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilter) (_ gatehouse.UserList, err error) {
 	defer r.observed("ListUsers")(&err)
 	terms := r.userTerms(envID, f)
 	walk := newUserWalk(f)
-	narrow := -1
+	narrow, lead := -1, -1
 	for i, t := range terms {
 		if t.unique || t.probe != nil && r.fewMatches(ctx, *t.probe) {
 			narrow = i
 			break
 		}
+		if lead < 0 && t.inIDOrder && walk.column == "" {
+			lead = i
+		}
 	}
-	conds := append([]clause{cl("env_id = ?", envID)}, walk.conds...)
+	conds := append([]clause{cl("env_id = ?", envID)}, walk.ranges...)
 	for i, t := range terms {
-		if i == narrow {
+		if i == narrow || narrow < 0 && i == lead {
 			conds = append(conds, t.indexed)
 		} else {
 			conds = append(conds, t.plain)
 		}
 	}
-	var list gatehouse.UserList
-	bounded := false
-	if narrow < 0 && f.Scan > 0 {
-		id, at, ok, err := r.walkEnd(ctx, envID, walk, f.Scan)
+	list := gatehouse.UserList{Users: []*gatehouse.User{}}
+	from := userPosition{f.After, f.AfterTime}
+	if narrow >= 0 || f.Scan <= 0 || len(terms) == 0 {
+		err := r.listUsersInto(ctx, envID, &list, append(conds, walk.after(from)...), walk, f.Limit)
+		return list, err
+	}
+	for _, n := range []int{min(firstStretch, f.Scan), f.Scan - firstStretch} {
+		if n <= 0 {
+			continue
+		}
+		end, more, err := r.walkEnd(ctx, envID, walk, from, n)
 		if err != nil {
 			return list, err
 		}
-		if ok {
-			bounded, list.StoppedAt, list.StoppedAtTime = true, id, at
-			if walk.column == "" {
-				conds = append(conds, cl("id <= ?", id))
-			} else {
-				conds = append(conds, cl("("+walk.column+", id) <= (?, ?)", micros(at), id))
-			}
+		stretch := append(slices.Clone(conds), walk.after(from)...)
+		if more {
+			stretch = append(stretch, walk.through(end))
 		}
+		if err := r.listUsersInto(ctx, envID, &list, stretch, walk, f.Limit-len(list.Users)); err != nil || !more || len(list.Users) >= f.Limit {
+			return list, err
+		}
+		from = end
 	}
+	list.Stopped, list.StoppedAt, list.StoppedAtTime = true, from.id, from.at
+	return list, nil
+}
+
+// listUsersInto appends to list, with their roles, at most limit users
+// that meet every condition, in the walk's order.
+func (r repos) listUsersInto(ctx context.Context, envID string, list *gatehouse.UserList, conds []clause, w userWalk, limit int) error {
 	where, args := render(" AND ", conds...)
-	args = append(args, f.Limit)
+	args = append(args, limit)
 	query := `SELECT ` + userColumns + ` FROM users WHERE ` + where +
-		` ORDER BY ` + walk.key() + ` LIMIT $` + strconv.Itoa(len(args))
-	rows, err := r.q.QueryContext(ctx, query, args...)
+		` ORDER BY ` + w.key() + ` LIMIT $` + strconv.Itoa(len(args))
+	rows, err := r.q.QueryContext(ctx, query, r.valuePlanned(args)...)
 	if err != nil {
-		return list, err
+		return err
 	}
-	list.Users = []*gatehouse.User{}
+	var users []*gatehouse.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
 			rows.Close()
-			return list, err
+			return err
 		}
-		list.Users = append(list.Users, u)
+		users = append(users, u)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return list, err
+		return err
 	}
-	if !bounded || len(list.Users) >= f.Limit {
-		list.StoppedAt, list.StoppedAtTime = "", time.Time{}
-	} else {
-		list.Stopped = true
-	}
-	return list, r.loadRolesOf(ctx, envID, list.Users)
+	list.Users = append(list.Users, users...)
+	return r.loadRolesOf(ctx, envID, users)
 }
 
 // fewMatches runs a probe: whether an index finds fewer than
@@ -300,7 +347,7 @@ func (r repos) ListUsers(ctx context.Context, envID string, f gatehouse.UserFilt
 func (r repos) fewMatches(ctx context.Context, probe clause) bool {
 	query, args := render("", probe)
 	var n int
-	if err := r.q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+	if err := r.q.QueryRowContext(ctx, query, r.valuePlanned(args)...).Scan(&n); err != nil {
 		return false // the walk is always right, only slower
 	}
 	return n < SearchProbeLimit
