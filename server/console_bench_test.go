@@ -311,7 +311,7 @@ func BenchmarkConsoleUsersPage(b *testing.B) {
 		{"TypeAndStatus100", filtered, wantRows(100, 100)},
 		{"TypeAndStatus100Next", next(b, br.do("GET", filtered, nil)), wantRows(100, 100)},
 		// Searches that no index narrows to a few users read at most
-		// 40,000 users a page (service.DefaultUserSearchScan): a prefix
+		// 30,000 users a page (service.DefaultUserSearchScan): a prefix
 		// every user shares fills the page at once; a name prefix nobody
 		// has is answered by its index; a substring too short for the
 		// trigram index, or one with a literal _, and a common substring

@@ -175,9 +175,9 @@ type UserPage struct {
 // most when no index narrows it to a few (a substring too short for the
 // trigram index, a pattern that matches most users but not the other
 // filters, …), so that every page answers in bounded time at any size of
-// environment: about 30 ms on SQLite on a 2-core machine, inside the 50 ms
+// environment: about 25 ms on SQLite on a 2-core machine, inside the 50 ms
 // p99 that DESIGN.md §7 gives user lists.
-const DefaultUserSearchScan = 40_000
+const DefaultUserSearchScan = 30_000
 
 func (s *Service) userSearchScan() int {
 	if s.UserSearchScan > 0 {

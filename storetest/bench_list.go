@@ -67,7 +67,7 @@ func BenchListUsers(b *testing.B, s gatehouse.Store, n int) {
 		b.Run(c.name, func(b *testing.B) {
 			f := c.f
 			f.Limit = 26    // a page of 25 and one to tell whether there is more
-			f.Scan = 40_000 // as the service asks (service.DefaultUserSearchScan)
+			f.Scan = 30_000 // as the service asks (service.DefaultUserSearchScan)
 			var took []time.Duration
 			for b.Loop() {
 				t0 := time.Now()
