@@ -628,7 +628,7 @@ test('an environment administrator runs the environment in the console', { timeo
     const timeline = await page.locator('table.activity tbody tr').allInnerTexts();
     const has = (re, what) => assert.ok(timeline.some((row) => re.test(row)), `the timeline lists ${what}:\n${timeline.join('\n')}`);
     has(/Details changed: firstName/, 'the first name change');
-    has(/Roles set to STORE_ASSISTANT/, 'the role');
+    has(/Roles set to STORE_ASSISTANT in LOCATION store-042/, 'the role with its context');
     has(/Password set by an administrator/, 'the password set');
     has(/Second factor bypass granted until/, 'the bypass');
     has(/Second factor bypass ended/, 'the end of the bypass');

@@ -323,7 +323,10 @@ func consoleEventText(e *gatehouse.AuditEvent, userID string) string {
 		}
 		return "Details changed"
 	case service.ActionUserRolesSet:
-		if r := e.Details["roles"]; r != "" {
+		if a := e.Details["assignments"]; a != "" {
+			return "Roles set to " + a
+		}
+		if r := e.Details["roles"]; r != "" { // events written before contexts were
 			return "Roles set to " + strings.ReplaceAll(r, ",", ", ")
 		}
 		return "Every role removed"

@@ -216,7 +216,7 @@ func TestConsoleUserPage(t *testing.T) {
 	timeline := b.do("GET", "/console/acme/users/"+u.ID, nil)
 	first, last := strings.Index(timeline.body, "Second factor block ended"), strings.Index(timeline.body, "Created</td>")
 	if first < 0 || last < 0 || first > last || !strings.Contains(timeline.body, "Signed out everywhere by an administrator") ||
-		!strings.Contains(timeline.body, "Roles set to ADMIN") || !strings.Contains(timeline.body, `<td><a href="/console/acme/users/`+admin.ID+`">eve@acme.example</a></td>`) {
+		!strings.Contains(timeline.body, "Roles set to STORE_ASSISTANT in RETAILER r-1; ADMIN") || !strings.Contains(timeline.body, `<td><a href="/console/acme/users/`+admin.ID+`">eve@acme.example</a></td>`) {
 		t.Fatalf("the timeline:\n%s", timeline.body)
 	}
 	for range 60 {

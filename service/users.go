@@ -399,11 +399,16 @@ func (s *Service) SetRoles(ctx context.Context, actor Actor, envID, id string, r
 			return nil, err
 		}
 		u.Roles = roles
-		names := make([]string, len(roles))
+		names, assignments := make([]string, len(roles)), make([]string, len(roles))
 		for i, a := range roles {
-			names[i] = a.Role
+			names[i], assignments[i] = a.Role, a.Role
+			if a.Context != nil {
+				assignments[i] += " in " + a.Context.Type + " " + a.Context.ID
+			}
 		}
-		return map[string]string{"roles": strings.Join(names, ",")}, nil
+		// roles keeps its earlier form (names only) for whoever reads the
+		// log; assignments adds the contexts.
+		return map[string]string{"roles": strings.Join(names, ","), "assignments": strings.Join(assignments, "; ")}, nil
 	})
 }
 
