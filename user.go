@@ -291,3 +291,15 @@ const (
 	OrderByCreated = "created"
 	OrderByUpdated = "updated"
 )
+
+// ListTime is the user's time in a list order: its creation or update
+// time, and none for id order.
+func (u *User) ListTime(order string) time.Time {
+	switch order {
+	case OrderByCreated:
+		return u.CreatedOn
+	case OrderByUpdated:
+		return u.UpdatedOn
+	}
+	return time.Time{}
+}

@@ -86,16 +86,17 @@ func appFormOf(t consoleAppType, a *gatehouse.Application) appForm {
 	if a.RefreshTokenSeconds > 0 {
 		f.RefreshTokenSeconds = strconv.Itoa(a.RefreshTokenSeconds)
 	}
-	for _, g := range a.GrantTypes {
-		f.Grants[g] = true
-	}
-	for _, r := range a.Roles {
-		f.Roles[r] = true
-	}
-	for _, sc := range a.Scopes {
-		f.Scopes[sc] = true
-	}
+	f.Grants, f.Roles, f.Scopes = checked(a.GrantTypes), checked(a.Roles), checked(a.Scopes)
 	return f
+}
+
+// checked is the set of a checkbox list's checked values.
+func checked(values []string) map[string]bool {
+	set := map[string]bool{}
+	for _, v := range values {
+		set[v] = true
+	}
+	return set
 }
 
 // read takes the submitted values into the form and returns the patch
@@ -111,16 +112,9 @@ func (f *appForm) read(v map[string][]string) (service.ApplicationPatch, error) 
 	f.Name, f.Description = strings.TrimSpace(get("name")), strings.TrimSpace(get("description"))
 	f.AccessTokenSeconds, f.RefreshTokenSeconds = strings.TrimSpace(get("accessTokenSeconds")), strings.TrimSpace(get("refreshTokenSeconds"))
 	f.SigningAlgorithm = get("signingAlgorithm")
-	f.Grants, f.Roles, f.Scopes = map[string]bool{}, map[string]bool{}, map[string]bool{}
-	grants, roles, scopes := []string{}, []string{}, []string{}
-	for _, g := range v["grantTypes"] {
-		f.Grants[g] = true
-		grants = append(grants, g)
-	}
-	for _, sc := range v["scopes"] {
-		f.Scopes[sc] = true
-		scopes = append(scopes, sc)
-	}
+	// Never nil: a patch's empty list clears the field.
+	grants, roles, scopes := append([]string{}, v["grantTypes"]...), append([]string{}, v["roles"]...), append([]string{}, v["scopes"]...)
+	f.Grants, f.Roles, f.Scopes = checked(grants), map[string]bool{}, checked(scopes)
 	p := service.ApplicationPatch{Name: &f.Name, Description: &f.Description, GrantTypes: &grants, Scopes: &scopes,
 		SigningAlgorithm: &f.SigningAlgorithm}
 	if f.SignsInUsers {
@@ -130,11 +124,7 @@ func (f *appForm) read(v map[string][]string) (service.ApplicationPatch, error) 
 		p.RedirectURIs, p.PostLogoutRedirectURIs, p.MFARequired = &redirects, &logouts, &f.MFARequired
 	}
 	if f.HasRoles {
-		for _, r := range v["roles"] {
-			f.Roles[r] = true
-			roles = append(roles, r)
-		}
-		p.Roles = &roles
+		f.Roles, p.Roles = checked(roles), &roles
 	}
 	seconds := func(field, label string) (*int, error) {
 		if field == "" {
@@ -227,9 +217,7 @@ func (s *Server) consoleNewApp(w http.ResponseWriter, r *http.Request, c *consol
 		return
 	}
 	f := newAppForm(t, false)
-	for _, g := range gatehouse.DefaultGrantTypes(t.Type) {
-		f.Grants[g] = true
-	}
+	f.Grants = checked(gatehouse.DefaultGrantTypes(t.Type))
 	f.RefreshTokens = f.Grants[gatehouse.GrantRefreshToken]
 	s.renderConsole(w, r, http.StatusOK, "app-new", c.page("New "+strings.ToLower(t.Title), "apps", map[string]any{"Form": f}))
 }

@@ -223,10 +223,10 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 	case len(list.Users) > limit:
 		last := list.Users[limit-1]
 		page.Items = list.Users[:limit]
-		page.NextCursor = encodeUserCursor(f.Order, last.ID, last.CreatedOn, last.UpdatedOn)
+		page.NextCursor = encodeUserCursor(f.Order, last.ID, last.ListTime(f.Order))
 	case list.Stopped:
 		page.SearchLimitReached = true
-		page.NextCursor = encodeUserCursor(f.Order, list.StoppedAt, list.StoppedAtTime, list.StoppedAtTime)
+		page.NextCursor = encodeUserCursor(f.Order, list.StoppedAt, list.StoppedAtTime)
 	}
 	p, _ := s.Store.GetPasswordPolicy(ctx, envID)
 	for _, u := range page.Items {
@@ -237,15 +237,12 @@ func (s *Service) ListUsers(ctx context.Context, envID string, f gatehouse.UserF
 
 // A user cursor is opaque to clients: the order, the time in that order
 // and the id of the position the next page starts after.
-func encodeUserCursor(order, id string, created, updated time.Time) string {
-	at := int64(0)
-	switch order {
-	case gatehouse.OrderByCreated:
-		at = created.UnixMicro()
-	case gatehouse.OrderByUpdated:
-		at = updated.UnixMicro()
+func encodeUserCursor(order, id string, at time.Time) string {
+	micros := int64(0)
+	if order != gatehouse.OrderByID {
+		micros = at.UnixMicro()
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + strconv.FormatInt(at, 10) + "|" + id))
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + strconv.FormatInt(micros, 10) + "|" + id))
 }
 
 func decodeUserCursor(cursor string, f *gatehouse.UserFilter) error {

@@ -102,10 +102,10 @@ func (r repos) userTerms(envID string, f gatehouse.UserFilter) []userTerm {
 			return
 		}
 		if !strings.Contains(value, "%") {
-			t := equal(column, value)
 			if column == lowerColumn {
-				t = equal(column, strings.ToLower(value))
+				value = strings.ToLower(value)
 			}
+			t := equal(column, value)
 			t.unique = column == "username_lower"
 			terms = append(terms, t)
 			return
@@ -115,10 +115,10 @@ func (r repos) userTerms(envID string, f gatehouse.UserFilter) []userTerm {
 		t := userTerm{indexed: like, plain: cl(unindexed(lowerColumn)+` LIKE ? ESCAPE '\'`, likePattern(lower))}
 		prefix, _, _ := strings.Cut(lower, "%")
 		switch {
-		case prefix != "" && r.d.BytewisePrefix:
-			t.indexed = cl(lowerColumn+" >= ? AND "+lowerColumn+" < ? AND "+like.sql, prefix, prefixEnd(prefix), like.args[0])
-			t.probe = probe(t.indexed)
 		case prefix != "":
+			if r.d.BytewisePrefix {
+				t.indexed = cl(lowerColumn+" >= ? AND "+lowerColumn+" < ? AND "+like.sql, prefix, prefixEnd(prefix), like.args[0])
+			}
 			t.probe = probe(t.indexed)
 		case hasTrigram(lower) && r.d.SubstringProbe != nil:
 			// A trigram index takes LIKE without ESCAPE, where _ is a

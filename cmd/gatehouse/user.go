@@ -251,9 +251,10 @@ func userListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --env ENV",
 		Short: "List users, oldest first, by filter",
-		Long: `List the users of an environment, oldest first. Filters combine; username
-and email compare case-insensitively, and a % in --username, --first-name,
---last-name or --email is a wildcard.`,
+		Long: fmt.Sprintf(`List the users of an environment, oldest first. Filters combine; username
+and email compare case-insensitively, and a %% in --username, --first-name,
+--last-name or --email is a wildcard. A search that no index narrows reads at
+most %d users a page and says so when it stops early: go on with --cursor.`, service.DefaultUserSearchScan),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
