@@ -95,6 +95,9 @@ func runBenchAll(cmd *cobra.Command, _ []string) error {
 		jwks := run("/oauth2/jwks", nil, "", "")
 		rate := func(r loadResult) string {
 			s := fmt.Sprintf("%.0f/s, p99 %.1f ms", r.PerSecond, r.P99ms)
+			if r.Shed > 0 {
+				s += fmt.Sprintf(", %d shed as busy", r.Shed)
+			}
 			if r.Errors > 0 {
 				s += fmt.Sprintf(", %d errors (%s)", r.Errors, r.FirstError)
 			}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +99,26 @@ func rssMB(b *testing.B, pid int) float64 {
 	}
 	b.Fatal("no VmRSS in /proc status")
 	return 0
+}
+
+// TestLoadCountsShedApart: a 503 with Retry-After is the server shedding
+// load as designed and is counted apart; any other failure is an error.
+func TestLoadCountsShedApart(t *testing.T) {
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 3 {
+		case 1:
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable) // no Retry-After: a failure
+		}
+	}))
+	defer ts.Close()
+	res := load(context.Background(), ts.URL, 1, time.Minute, 30, func() (*http.Request, error) {
+		return http.NewRequest("GET", ts.URL, nil)
+	})
+	if res.Requests != 10 || res.Shed != 10 || res.Errors != 10 || res.FirstError != "status 503" {
+		t.Fatalf("30 requests, a third each answered, shed and failed: %+v", res)
+	}
 }

@@ -426,7 +426,7 @@ func TestBenchAll(t *testing.T) {
 		Rows                 []struct {
 			What   string
 			Result struct {
-				Requests, Errors int64
+				Requests, Errors, Shed int64
 			}
 		}
 	}
@@ -434,8 +434,10 @@ func TestBenchAll(t *testing.T) {
 		t.Fatalf("bench all printed %s (%v)", r.stdout, err)
 	}
 	for _, row := range out.Rows {
-		if row.Result.Requests == 0 || row.Result.Errors != 0 {
-			t.Errorf("%s: %d requests, %d errors", row.What, row.Result.Requests, row.Result.Errors)
+		// Only password hashing is shed as busy, when more wait than the
+		// cores take (four workers, and -race slows each hash).
+		if row.Result.Requests == 0 || row.Result.Errors != 0 || row.Result.Shed != 0 && row.What != "password-grant tokens" {
+			t.Errorf("%s: %d requests, %d errors, %d shed", row.What, row.Result.Requests, row.Result.Errors, row.Result.Shed)
 		}
 	}
 	if list := mustGH(t, dir, nil, "env", "list"); strings.Contains(list.stdout, "bench-") {

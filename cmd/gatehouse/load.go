@@ -162,16 +162,20 @@ func flag(cmd *cobra.Command, name string) string {
 
 // loadResult is what a load run measured.
 type loadResult struct {
-	Target      string  `json:"target"`
-	Concurrency int     `json:"concurrency"`
-	Requests    int64   `json:"requests"`
-	Errors      int64   `json:"errors"`
-	Seconds     float64 `json:"seconds"`
-	PerSecond   float64 `json:"perSecond"`
-	P50ms       float64 `json:"p50Ms"`
-	P99ms       float64 `json:"p99Ms"`
-	MaxMs       float64 `json:"maxMs"`
-	FirstError  string  `json:"firstError,omitempty"`
+	Target      string `json:"target"`
+	Concurrency int    `json:"concurrency"`
+	Requests    int64  `json:"requests"`
+	Errors      int64  `json:"errors"`
+	// Shed are the requests the server turned away as busy (503 with
+	// Retry-After: more password hashes waiting than it takes, by design),
+	// which are not errors.
+	Shed       int64   `json:"shed"`
+	Seconds    float64 `json:"seconds"`
+	PerSecond  float64 `json:"perSecond"`
+	P50ms      float64 `json:"p50Ms"`
+	P99ms      float64 `json:"p99Ms"`
+	MaxMs      float64 `json:"maxMs"`
+	FirstError string  `json:"firstError,omitempty"`
 }
 
 func runLoad(cmd *cobra.Command, target string, newRequest func() (*http.Request, error)) error {
@@ -186,8 +190,8 @@ func runLoad(cmd *cobra.Command, target string, newRequest func() (*http.Request
 	}
 	res := load(cmd.Context(), target, concurrency, duration, limit, newRequest)
 	err := printOut(cmd, res, func(w io.Writer) {
-		fmt.Fprintf(w, "%s\n  %d requests in %.1fs at concurrency %d: %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors\n",
-			target, res.Requests, res.Seconds, concurrency, res.PerSecond, res.P50ms, res.P99ms, res.MaxMs, res.Errors)
+		fmt.Fprintf(w, "%s\n  %d requests in %.1fs at concurrency %d: %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d shed as busy, %d errors\n",
+			target, res.Requests, res.Seconds, concurrency, res.PerSecond, res.P50ms, res.P99ms, res.MaxMs, res.Shed, res.Errors)
 		if res.FirstError != "" {
 			fmt.Fprintf(w, "  first error: %s\n", res.FirstError)
 		}
@@ -219,7 +223,7 @@ func load(parent context.Context, target string, concurrency int, duration time.
 	}
 	ctx, cancel := context.WithTimeout(parent, duration)
 	defer cancel()
-	var sent, failed atomic.Int64
+	var sent, failed, shed atomic.Int64
 	var firstErr atomic.Value
 	latencies := make([][]time.Duration, concurrency)
 	var wg sync.WaitGroup
@@ -240,6 +244,10 @@ func load(parent context.Context, target string, concurrency int, duration time.
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
+					if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+						shed.Add(1)
+						continue
+					}
 					if resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
@@ -265,7 +273,7 @@ func load(parent context.Context, target string, concurrency int, duration time.
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	res := loadResult{Target: target, Concurrency: concurrency, Requests: int64(len(all)), Errors: failed.Load(), Seconds: elapsed.Seconds()}
+	res := loadResult{Target: target, Concurrency: concurrency, Requests: int64(len(all)), Errors: failed.Load(), Shed: shed.Load(), Seconds: elapsed.Seconds()}
 	res.PerSecond = float64(len(all)) / elapsed.Seconds()
 	if n := len(all); n > 0 {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
